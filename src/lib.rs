@@ -1,0 +1,7 @@
+//! LumLab: a workbench for the pre-train -> post-train -> CTR flow of large user models.
+//!
+//! The engine (data -> tokenize -> model -> train -> eval, plus jobs and run
+//! folders) never names egui; the GUI sits behind the default `gui` feature.
+
+pub mod data;
+pub mod util;
