@@ -12,9 +12,11 @@ pub mod pca;
 pub mod ranking;
 pub mod retrieval;
 
-pub use ctr::{Calibration, CtrError, CtrReport, GaucResult, auc, gauc, logloss, rela_impr};
+pub use ctr::{Calibration, CtrError, CtrReport, GaucResult, auc, calibration, gauc, logloss, rela_impr};
 pub use pca::{Pca2, PcaError, pca_2d};
-pub use ranking::{AdMove, QueryRanking, RankingError, kendall_tau_b, ndcg_at_k, ranking_order};
+pub use ranking::{
+    AdMove, QueryRanking, RankingError, RankingSummary, kendall_tau_b, ndcg_at_k, ranking_order, ranks_from_order,
+};
 pub use retrieval::{
     Protocol, RetrievalAccumulator, RetrievalReport, rank_in_candidates, rank_of_target, sampled_candidates,
 };
