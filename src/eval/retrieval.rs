@@ -457,10 +457,8 @@ mod tests {
             let scores: Vec<f32> = (0..n).map(|_| rng.below(6) as f32).collect();
             let target = rng.index(n);
             let excluded: Vec<u32> = (0..rng.index(30)).map(|_| rng.below(n as u64 + 5) as u32).collect();
-            let others: Vec<f32> = (0..n)
-                .filter(|&i| i != target && !excluded.contains(&(i as u32)))
-                .map(|i| scores[i])
-                .collect();
+            let others: Vec<f32> =
+                (0..n).filter(|&i| i != target && !excluded.contains(&(i as u32))).map(|i| scores[i]).collect();
             let beats = others.iter().filter(|&&s| s > scores[target]).count();
             let ties = others.iter().filter(|&&s| s == scores[target]).count();
             assert_eq!(rank_of_target(&scores, target, &excluded), beats + ties / 2);
