@@ -4,5 +4,8 @@
 //! folders) never names egui; the GUI sits behind the default `gui` feature.
 
 pub mod data;
+pub mod eval;
+pub mod job;
+pub mod run;
 pub mod util;
 pub mod cli;
