@@ -437,25 +437,6 @@ fn item_id(i: usize) -> String {
     format!("i{i:05}")
 }
 
-/// AUC by the rank-sum formula, ties counted as half.
-fn auc(scores: &[f64], labels: &[bool]) -> f64 {
-    let mut idx: Vec<usize> = (0..scores.len()).collect();
-    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-    let (mut rank_sum, mut i) = (0.0, 0);
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
-            j += 1;
-        }
-        let avg = (i + j) as f64 / 2.0 + 1.0;
-        rank_sum += (i..=j).filter(|&k| labels[idx[k]]).count() as f64 * avg;
-        i = j + 1;
-    }
-    let pos = labels.iter().filter(|&&l| l).count() as f64;
-    let neg = labels.len() as f64 - pos;
-    if pos == 0.0 || neg == 0.0 { f64::NAN } else { (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg) }
-}
-
 /// Users simulated per batch (bounds memory for 100k+ users).
 const BATCH_USERS: usize = 2048;
 
@@ -550,7 +531,10 @@ pub fn generate(cfg: &WorldConfig, out_dir: &Path, progress: Option<&dyn Fn(f32)
         impressions,
         clicks,
         ctr: clicks as f64 / impressions.max(1) as f64,
-        oracle_auc: auc(&probs, &labels),
+        oracle_auc: {
+            let p32: Vec<f32> = probs.iter().map(|&p| p as f32).collect();
+            crate::eval::ctr::auc(&labels, &p32).unwrap_or(f64::NAN)
+        },
         oracle_logloss: logloss,
         files: vec!["behaviors.csv".into(), "items.csv".into(), "truth.csv".into(), "world.json".into()],
     };
@@ -573,18 +557,4 @@ pub fn read_truth(path: &Path) -> anyhow::Result<std::collections::HashMap<(Stri
         out.insert((rec.get(0).unwrap_or("").to_string(), ts, rec.get(2).unwrap_or("").to_string(), pos), p);
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rank_sum_auc_hand_case() {
-        // Positives {0.8, 0.4} vs negatives {0.3, 0.5}: 0.8>0.3, 0.8>0.5, 0.4>0.3, 0.4<0.5 -> 3/4.
-        let s = [0.8, 0.4, 0.3, 0.5];
-        let l = [true, true, false, false];
-        assert!((auc(&s, &l) - 0.75).abs() < 1e-12);
-        assert!((auc(&[0.5, 0.5], &[true, false]) - 0.5).abs() < 1e-12);
-    }
 }
