@@ -57,10 +57,11 @@ pub fn tokenize_cached(
 ) -> Result<(Tokenized, bool), TokenizeError> {
     cfg.validate()?;
     let path = cache_path(cache_dir, fingerprint, cfg);
-    if let Some(tok) = std::fs::read(&path).ok().and_then(|b| decode(&b)) {
-        if tok.config == *cfg && tok.is_consistent_with(data) {
-            return Ok((tok, true));
-        }
+    if let Some(tok) = std::fs::read(&path).ok().and_then(|b| decode(&b))
+        && tok.config == *cfg
+        && tok.is_consistent_with(data)
+    {
+        return Ok((tok, true));
     }
     let mut tok = tokenize(data, cfg)?;
     let written = std::fs::create_dir_all(cache_dir).and_then(|_| crate::util::atomic_write(&path, &encode(&tok)));

@@ -120,7 +120,7 @@ pub(crate) fn attribute_items(
         collision_rate: 0.0,
         largest_collision_group: 0,
     };
-    for i in 0..n {
+    for (i, item_words) in title_words.iter().enumerate() {
         ids.clear();
         if let Some(c) = cat(i) {
             ids.push(c_base + c);
@@ -135,7 +135,7 @@ pub(crate) fn attribute_items(
             stats.items_with_price += 1;
         }
         let before = ids.len();
-        for w in &title_words[i] {
+        for w in item_words {
             if let Some(wi) = word_id.get(w.as_str()) {
                 ids.push(w_base + wi);
             }

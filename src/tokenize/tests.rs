@@ -242,13 +242,13 @@ fn catalogue(per: usize) -> Dataset {
     const CATS: [&str; 4] = ["shoes", "phones", "books", "toys"];
     let mut rows = Vec::new();
     let mut table: Vec<ItemRow> = Vec::new();
-    for c in 0..4 {
+    for (c, cat) in CATS.iter().enumerate() {
         for i in 0..per {
-            let id: &'static str = Box::leak(format!("{}{}", CATS[c], i).into_boxed_str());
-            let title: &'static str = Box::leak(format!("{} item model{}", CATS[c], i % 7).into_boxed_str());
+            let id: &'static str = Box::leak(format!("{cat}{i}").into_boxed_str());
+            let title: &'static str = Box::leak(format!("{cat} item model{}", i % 7).into_boxed_str());
             let brand: &'static str = Box::leak(format!("brand{}", (i + c) % 5).into_boxed_str());
             rows.push(row("u", id, Action::Click));
-            table.push((id, title, CATS[c], brand, 10.0 + (c * 50 + i) as f32));
+            table.push((id, title, cat, brand, 10.0 + (c * 50 + i) as f32));
         }
     }
     build(&rows, false, false, &table)

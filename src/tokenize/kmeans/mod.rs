@@ -127,7 +127,7 @@ fn row_norms(x: &[f32], d: usize) -> Vec<f32> {
 
 /// Assigns every row of `x` ((n, d)) to its nearest centre; multithreaded.
 pub fn assign(x: &[f32], d: usize, centres: &[f32], k: usize, threads: usize) -> Assignment {
-    let n = if d == 0 { 0 } else { x.len() / d };
+    let n = x.len().checked_div(d).unwrap_or(0);
     let pc = PackedCentres::new(centres, k, d);
     let parts = par_slices(n, threads, |_, rows| {
         let xs = &x[rows.start * d..rows.end * d];
@@ -211,7 +211,7 @@ fn kmeans_pp(x: &[f32], d: usize, k: usize, rng: &mut Rng) -> Vec<f32> {
 
 /// Trains a k-means codebook of `k` centres on `x` ((n, d) row-major, finite values).
 pub fn train(x: &[f32], d: usize, k: usize, cfg: &KmeansConfig) -> Kmeans {
-    let n = if d == 0 { 0 } else { x.len() / d };
+    let n = x.len().checked_div(d).unwrap_or(0);
     let threads = cfg.thread_count();
     let mut rng = Rng::new(cfg.seed);
     if n == 0 || k == 0 {
@@ -328,7 +328,7 @@ pub struct ResidualCodes {
 /// Residual k-means: level l clusters `x - Σ_{m<l} c_m[a_m]`. `x`: (n, d).
 /// Each level uses its own stream of the seed.
 pub fn residual_kmeans(x: &[f32], d: usize, sizes: &[usize], cfg: &KmeansConfig) -> ResidualCodes {
-    let n = if d == 0 { 0 } else { x.len() / d };
+    let n = x.len().checked_div(d).unwrap_or(0);
     let levels_n = sizes.len();
     let threads = cfg.thread_count();
     let mut residual = x.to_vec();
