@@ -229,13 +229,19 @@ pub fn train(x: &[f32], d: usize, k: usize, cfg: &KmeansConfig) -> Kmeans {
     };
     let nt = xt.len() / d;
     let pp_rows = sample_rows(nt, KMEANS_PP_POINTS_PER_CENTROID.saturating_mul(k), &mut rng);
-    let mut centroids = kmeans_pp(&gather_rows(xt, d, &pp_rows), d, k, &mut rng);
+    let centroids = kmeans_pp(&gather_rows(xt, d, &pp_rows), d, k, &mut rng);
+    lloyd(xt, d, k, centroids, cfg.max_iters, cfg.tol, threads)
+}
+
+/// Lloyd iterations on `xt` ((nt, d)) from the given (k, d) centroids.
+fn lloyd(xt: &[f32], d: usize, k: usize, mut centroids: Vec<f32>, max_iters: usize, tol: f64, threads: usize) -> Kmeans {
+    let nt = xt.len() / d;
     let norms = row_norms(xt, d);
 
     let (mut iters, mut converged, mut reseeded) = (0, false, 0);
     let mut prev_inertia = f64::INFINITY;
     let mut prev_codes: Vec<u32> = Vec::new();
-    while iters < cfg.max_iters {
+    while iters < max_iters {
         iters += 1;
         let pc = PackedCentres::new(&centroids, k, d);
         // Assign + per-slice partial sums in one pass over the points.
@@ -283,17 +289,21 @@ pub fn train(x: &[f32], d: usize, k: usize, cfg: &KmeansConfig) -> Kmeans {
                 }
             }
         }
+        // Only points off their centre can help; with fewer distinct points than
+        // centres the rest stay empty (dead codes) and do not block convergence.
+        let mut reseeded_now = 0;
         if !empty.is_empty() {
-            let mut far: Vec<usize> = (0..nt).collect();
+            let mut far: Vec<usize> = (0..nt).filter(|p| dist2[*p] > 0.0).collect();
             far.sort_by(|a, b| dist2[*b].total_cmp(&dist2[*a]).then(a.cmp(b)));
             for (c, p) in empty.iter().zip(far) {
                 centroids[c * d..(c + 1) * d].copy_from_slice(&xt[p * d..(p + 1) * d]);
+                reseeded_now += 1;
             }
-            reseeded += empty.len();
+            reseeded += reseeded_now;
         }
         let unchanged = codes == prev_codes;
-        let small_gain = prev_inertia.is_finite() && prev_inertia - inertia <= cfg.tol * prev_inertia;
-        if empty.is_empty() && (unchanged || small_gain) {
+        let small_gain = prev_inertia.is_finite() && prev_inertia - inertia <= tol * prev_inertia;
+        if reseeded_now == 0 && (unchanged || small_gain) {
             converged = true;
             break;
         }
@@ -414,10 +424,29 @@ mod tests {
     fn more_centres_than_points_and_duplicates_do_not_panic() {
         let x = vec![1.0, 1.0, 1.0, 1.0, 2.0, 2.0];
         let km = train(&x, 2, 5, &KmeansConfig::default());
+        // Two distinct points for five centres: three stay dead, and that does
+        // not keep Lloyd running to the iteration cap.
+        assert!(km.converged && km.iters < 5, "iters {}", km.iters);
         let a = assign(&x, 2, &km.centroids, 5, 1);
         assert_eq!(a.code[0], a.code[1]);
         assert_ne!(a.code[0], a.code[2]);
         assert!(a.dist2.iter().all(|v| *v < 1e-6));
+    }
+
+    #[test]
+    fn empty_clusters_are_reseeded_with_the_farthest_points() {
+        // One point at the origin (twice) and four far away; all five centres start
+        // at the origin, so four clusters are empty after the first assignment.
+        let mut x = vec![0.0f32; 4];
+        x.extend([10.0, 0.0, 0.0, 20.0, -30.0, 0.0, 0.0, -40.0]);
+        let km = lloyd(&x, 2, 5, vec![0.0; 10], 10, 1e-4, 1);
+        assert_eq!(km.reseeded, 4);
+        assert!(km.converged);
+        // Farthest first: centre 1 took (0,-40), centre 2 (-30,0), ...
+        assert_eq!(&km.centroids[2..4], &[0.0, -40.0]);
+        assert_eq!(&km.centroids[4..6], &[-30.0, 0.0]);
+        let a = assign(&x, 2, &km.centroids, 5, 1);
+        assert!(a.dist2.iter().all(|v| *v < 1e-9), "{:?}", a.dist2);
     }
 
     #[test]
