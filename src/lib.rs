@@ -4,4 +4,5 @@
 //! folders) never names egui; the GUI sits behind the default `gui` feature.
 
 pub mod data;
+pub mod model;
 pub mod util;
