@@ -7,6 +7,7 @@ pub mod cli;
 pub mod data;
 pub mod eval;
 pub mod job;
+pub mod model;
 pub mod run;
 pub mod tokenize;
 pub mod util;
