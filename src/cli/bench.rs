@@ -11,6 +11,54 @@ use std::time::Instant;
 pub enum BenchCommand {
     /// Cold parse vs cache reopen of a Taobao-format log, bytes per behaviour, and pandas side by side.
     Load(LoadBenchArgs),
+    /// One LUM pre-training step of the `bench` preset (the PyTorch reference's exact shapes).
+    Pretrain(PretrainBenchArgs),
+}
+
+/// Arguments of `lumlab bench pretrain`.
+#[derive(clap::Args, Debug)]
+pub struct PretrainBenchArgs {
+    /// The preset (only `bench`, as shared/bench/README.md specifies).
+    #[arg(long, default_value = "bench")]
+    pub preset: String,
+    /// Timed steps.
+    #[arg(long, default_value_t = 30)]
+    pub steps: usize,
+    /// Untimed warm-up steps.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: usize,
+    /// cpu | cuda | metal | auto.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Also print where the step spends its time (batch / forward / backward / optimizer).
+    #[arg(long)]
+    pub profile: bool,
+    /// Print one JSON object (same keys as the reference: steps_per_s, tokens_per_s, loss_first, loss_last).
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn bench_pretrain(a: PretrainBenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(a.preset == "bench", "unknown preset `{}`; the only preset is `bench`", a.preset);
+    let device = crate::train::device::pick(&a.device)?;
+    let (r, phases) = crate::model::bench::run_bench_profiled(a.steps, a.warmup, &device)?;
+    if a.json {
+        let mut v = serde_json::to_value(&r)?;
+        if a.profile {
+            v["phase_secs"] = serde_json::to_value(&phases)?;
+        }
+        println!("{v}");
+    } else {
+        println!("bench preset on {} ({} threads): {:.3} steps/s, {:.0} tokens/s", r.device, r.threads, r.steps_per_s, r.tokens_per_s);
+        println!("  loss first {:.4} -> last {:.4} ({} warm-up + {} timed steps)", r.loss_first, r.loss_last, r.warmup, r.steps);
+        if a.profile {
+            let total = phases.batch + phases.forward + phases.backward + phases.optimizer;
+            for (name, s) in [("batch", phases.batch), ("forward", phases.forward), ("backward", phases.backward), ("optimizer", phases.optimizer)] {
+                println!("  {name:<10} {:5.1}%", 100.0 * s / total.max(1e-12));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Arguments of `lumlab bench load`.
@@ -37,6 +85,7 @@ pub struct LoadBenchArgs {
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Load(a) => bench_load(a),
+        BenchCommand::Pretrain(a) => bench_pretrain(a),
     }
 }
 
