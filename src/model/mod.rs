@@ -5,10 +5,12 @@
 //! Model code returns `candle_core::Result`; input problems are [`ModelError`]s wrapped in
 //! a candle error so callers get the message.
 
+pub mod attention;
 pub mod bench;
 pub mod init;
 pub mod kernels;
 pub mod layers;
+pub mod linear;
 pub mod loss;
 pub mod lum;
 pub mod mask;
