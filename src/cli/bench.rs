@@ -133,7 +133,7 @@ fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
     let path = match &a.file {
         Some(f) => f.clone(),
         None => {
-            let p = tmp.join("UserBehavior.csv");
+            let p = tmp.join(format!("UserBehavior-{}.csv", a.rows));
             if !p.is_file() || std::fs::metadata(&p)?.len() == 0 {
                 eprintln!("generating {} rows into {} ...", thousands(a.rows), p.display());
                 write_taobao(&p, a.rows)?;
