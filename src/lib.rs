@@ -4,4 +4,6 @@
 //! folders) never names egui; the GUI sits behind the default `gui` feature.
 
 pub mod data;
+#[cfg(feature = "gui")]
+pub mod gui;
 pub mod util;

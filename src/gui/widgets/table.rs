@@ -1,0 +1,126 @@
+//! A dense, virtualised table: fixed column widths, one row height, only the
+//! visible rows are laid out (so 100k users scroll at full frame rate).
+
+use std::borrow::Cow;
+
+use egui::{Align, Color32, Layout, RichText, Sense, Ui, vec2};
+
+use crate::gui::theme::{self, Palette, ROW_HEIGHT};
+
+/// One column: its title, width in points and alignment (numbers right-aligned).
+#[derive(Clone, Debug)]
+pub struct Column {
+    pub title: Cow<'static, str>,
+    pub width: f32,
+    pub align: Align,
+}
+
+impl Column {
+    /// A left-aligned text column.
+    pub const fn text(title: &'static str, width: f32) -> Self {
+        Self { title: Cow::Borrowed(title), width, align: Align::Min }
+    }
+    /// A right-aligned number column.
+    pub const fn number(title: &'static str, width: f32) -> Self {
+        Self { title: Cow::Borrowed(title), width, align: Align::Max }
+    }
+}
+
+/// One cell of a row.
+pub enum Cell {
+    /// Plain text in the normal colour.
+    Text(String),
+    /// An id or other fixed-width value.
+    Mono(String),
+    /// Text in a colour.
+    Coloured(String, Color32),
+    /// A chip (action, token type).
+    Chip(String, Color32),
+    /// Nothing.
+    Empty,
+}
+
+/// Draws the column titles.
+pub fn header(ui: &mut Ui, columns: &[Column]) {
+    let p = Palette::of(ui);
+    ui.horizontal(|ui| {
+        ui.spacing_mut().item_spacing.x = theme::GAP_M;
+        for c in columns {
+            cell_ui(ui, c, |ui| {
+                ui.label(RichText::new(c.title.as_ref()).size(theme::SMALL_SIZE).color(p.text_weak).strong());
+            });
+        }
+    });
+    ui.separator();
+}
+
+/// Draws `n_rows` rows in a scroll area of at most `max_height`; `row(i)` gives row i's cells.
+/// Returns the index of a clicked row. `selected` rows get the selection fill.
+pub fn rows(
+    ui: &mut Ui,
+    id_salt: &str,
+    columns: &[Column],
+    n_rows: usize,
+    max_height: f32,
+    selected: Option<usize>,
+    mut row: impl FnMut(usize) -> Vec<Cell>,
+) -> Option<usize> {
+    let mut clicked = None;
+    let width: f32 = columns.iter().map(|c| c.width).sum::<f32>() + theme::GAP_M * columns.len() as f32;
+    egui::ScrollArea::vertical().id_salt(id_salt).max_height(max_height).auto_shrink([false, true]).show_rows(
+        ui,
+        ROW_HEIGHT,
+        n_rows,
+        |ui, range| {
+            ui.spacing_mut().item_spacing.y = 0.0;
+            for i in range {
+                let (rect, response) = ui.allocate_exact_size(vec2(width.max(ui.available_width()), ROW_HEIGHT), Sense::click());
+                let v = ui.visuals();
+                if selected == Some(i) {
+                    ui.painter().rect_filled(rect, 2, v.selection.bg_fill);
+                } else if response.hovered() {
+                    ui.painter().rect_filled(rect, 2, v.widgets.hovered.weak_bg_fill.gamma_multiply(0.5));
+                } else if i % 2 == 1 {
+                    ui.painter().rect_filled(rect, 0, v.faint_bg_color.gamma_multiply(0.5));
+                }
+                if response.clicked() {
+                    clicked = Some(i);
+                }
+                let cells = row(i);
+                let mut child = ui.new_child(egui::UiBuilder::new().max_rect(rect).layout(Layout::left_to_right(Align::Center)));
+                child.spacing_mut().item_spacing.x = theme::GAP_M;
+                for (c, cell) in columns.iter().zip(cells) {
+                    cell_ui(&mut child, c, |ui| match cell {
+                        Cell::Text(t) => {
+                            ui.add(egui::Label::new(t).truncate().selectable(false));
+                        }
+                        Cell::Mono(t) => {
+                            ui.add(egui::Label::new(RichText::new(t).monospace()).truncate().selectable(false));
+                        }
+                        Cell::Coloured(t, colour) => {
+                            ui.add(egui::Label::new(RichText::new(t).color(colour)).truncate().selectable(false));
+                        }
+                        Cell::Chip(t, colour) => {
+                            crate::gui::widgets::chip(ui, &t, colour);
+                        }
+                        Cell::Empty => {}
+                    });
+                }
+            }
+        },
+    );
+    clicked
+}
+
+fn cell_ui(ui: &mut Ui, column: &Column, add: impl FnOnce(&mut Ui)) {
+    let layout = if column.align == Align::Max { Layout::right_to_left(Align::Center) } else { Layout::left_to_right(Align::Center) };
+    ui.allocate_ui_with_layout(vec2(column.width, ROW_HEIGHT), layout, |ui| {
+        ui.set_width(column.width);
+        add(ui);
+    });
+}
+
+/// Convenience: text for a cell from anything displayable.
+pub fn text(s: impl Into<String>) -> Cell {
+    Cell::Text(s.into())
+}
