@@ -64,7 +64,7 @@ pub fn top_bar_ui(ui: &mut Ui, ws: &Workspace, shell: &Shell, commands: &mut Vec
                 if ui.button(RichText::new("?").strong()).on_hover_text("Keyboard shortcuts and help (F1)").clicked() {
                     commands.push(Command::ToggleHelp);
                 }
-                let theme_text = if shell.dark { "☀ Light" } else { "☾ Dark" };
+                let theme_text = if shell.dark { "◐ Light" } else { "◐ Dark" };
                 if ui.button(theme_text).on_hover_text("Switch between the dark and the light theme (T)").clicked() {
                     commands.push(Command::ToggleTheme);
                 }
@@ -145,7 +145,7 @@ pub fn notice_ui(ui: &mut Ui, notice: &crate::gui::workspace::Notice) -> bool {
     let mut dismissed = false;
     egui::Panel::top("notice").frame(Frame::new().fill(p.tint(colour)).inner_margin(Margin::symmetric(12, 5))).show(ui, |ui| {
         ui.horizontal(|ui| {
-            ui.label(RichText::new(if notice.is_error { "✖" } else { "ℹ" }).color(colour));
+            ui.label(RichText::new(if notice.is_error { "×" } else { "●" }).color(colour));
             ui.label(RichText::new(&notice.text).color(p.text_strong));
             ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
                 if ui.small_button("Dismiss").on_hover_text("Hide this notice").clicked() {

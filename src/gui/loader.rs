@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::gui::jobs::JobSink;
-use crate::gui::mapping::{self, ColumnMapping, HeaderPreview, MapError};
+use crate::gui::mapping::{self, ColumnMapping, ColumnRole, HeaderPreview, MapError};
 use crate::gui::summary::DataSummary;
 use crate::gui::workspace::LoadedData;
 
@@ -29,17 +29,28 @@ pub fn load(
     progress: &mut dyn FnMut(f32, &str) -> bool,
 ) -> Result<LoadOutcome, MapError> {
     progress(0.0, "reading the header");
-    let mapping = match mapping {
-        Some(m) => m,
+    let (mapping, recognised) = match mapping {
+        Some(m) => (m, None),
         None => {
             let preview = mapping::preview(path)?;
             if !preview.recognised() {
                 return Ok(LoadOutcome::NeedsMapping(preview));
             }
-            preview.guess
+            let named: Vec<String> = preview
+                .headers
+                .iter()
+                .zip(&preview.guess.roles)
+                .filter(|(_, r)| **r != ColumnRole::Ignore)
+                .map(|(h, r)| if h.eq_ignore_ascii_case(r.name()) { h.clone() } else { format!("{h} → {}", r.name()) })
+                .collect();
+            (preview.guess, Some(named))
         }
     };
-    let (dataset, info) = mapping::load_mapped(path, &mapping, &mut |f| progress(f * PARSE_SHARE, "parsing rows"))?;
+    let (dataset, mut info) = mapping::load_mapped(path, &mapping, &mut |f| progress(f * PARSE_SHARE, "parsing rows"))?;
+    if let Some(named) = recognised {
+        info.format = "native log (delimited, header)".into();
+        info.detection = format!("the header names the columns: {}", named.join(", "));
+    }
     if !progress(PARSE_SHARE, "computing figures") {
         return Err(MapError::Cancelled);
     }

@@ -38,7 +38,7 @@ pub const MONO_SIZE: f32 = 12.5;
 /// Section headings in points.
 pub const HEADING_SIZE: f32 = 17.0;
 /// Big numbers on stat cards in points.
-pub const METRIC_SIZE: f32 = 22.0;
+pub const METRIC_SIZE: f32 = 20.0;
 
 /// The three stages of the flow, each with its own colour everywhere.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -228,8 +228,19 @@ fn visuals(p: &Palette) -> Visuals {
     v
 }
 
+/// The default fonts, with Hack after Ubuntu in the proportional family so the
+/// symbols the panels use (● ○ ◐ ▶ → ▸) render everywhere, headless included.
+fn fonts() -> egui::FontDefinitions {
+    let mut fonts = egui::FontDefinitions::default();
+    if let Some(family) = fonts.families.get_mut(&FontFamily::Proportional) {
+        family.insert(1.min(family.len()), "Hack".to_owned());
+    }
+    fonts
+}
+
 /// Installs both themes' visuals and the shared text sizes and spacing, and selects `dark` or light.
 pub fn install(ctx: &egui::Context, dark: bool) {
+    ctx.set_fonts(fonts());
     ctx.set_visuals_of(Theme::Dark, visuals(&Palette::DARK));
     ctx.set_visuals_of(Theme::Light, visuals(&Palette::LIGHT));
     ctx.all_styles_mut(|style| {

@@ -76,10 +76,7 @@ impl AttentionPanel {
             if let Some(i) = remove {
                 self.queries.remove(i);
             }
-            let field = ui.name_inputs("Add query", |ui| {
-                ui.add(egui::TextEdit::singleline(&mut self.new_query).hint_text("add a query").desired_width(140.0))
-                    .on_hover_text("A search query appended as a condition token after the history (group query).")
-            });
+            let field = widgets::text_field(ui, &mut self.new_query, "Add query", "add a query", 140.0, "A search query appended as a condition token after the history (group query).");
             let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
             if (ui.button("Add").on_hover_text("Append this query").clicked() || enter) && !self.new_query.trim().is_empty() {
                 self.queries.push(self.new_query.trim().to_string());

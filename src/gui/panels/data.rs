@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use egui::{RichText, Ui};
-use egui_plot::{Bar, BarChart, Plot, PlotPoints, Points};
+use egui_plot::{Bar, BarChart, Plot, PlotPoint, PlotPoints, Points, Text};
 
 use super::{Panel, PanelCx};
 use crate::data::{Action, Dataset, NONE};
@@ -20,7 +20,7 @@ use crate::gui::widgets::{self, badge, section, stat_card};
 use crate::gui::workspace::{LoadedData, PanelId, Workspace};
 
 /// Width of the left (source) column.
-const LEFT_WIDTH: f32 = 280.0;
+const LEFT_WIDTH: f32 = 250.0;
 /// Width of the right (users and timeline) column.
 const RIGHT_WIDTH: f32 = 540.0;
 /// Height of the user list.
@@ -33,14 +33,14 @@ const HIST_HEIGHT: f32 = 250.0;
 const BARS_HEIGHT: f32 = 210.0;
 
 const USER_COLUMNS: [Column; 3] =
-    [Column::text("user", 250.0), Column::number("behaviours", 90.0), Column::number("impressions", 90.0)];
+    [Column::text("user", 280.0), Column::number("behaviours", 100.0), Column::number("impressions", 100.0)];
 const TIMELINE_COLUMNS: [Column; 6] = [
-    Column::text("time (UTC)", 104.0),
-    Column::text("action", 76.0),
+    Column::text("time (UTC)", 84.0),
+    Column::text("action", 84.0),
     Column::text("scenario", 54.0),
-    Column::text("query", 74.0),
-    Column::text("item", 108.0),
-    Column::text("category", 60.0),
+    Column::text("query", 92.0),
+    Column::text("item", 112.0),
+    Column::text("category", 62.0),
 ];
 
 /// Users matching the search box, cached per (dataset, query).
@@ -183,14 +183,19 @@ fn figures_ui(ui: &mut Ui, data: &LoadedData) {
         ui.horizontal_wrapped(|ui| {
             ui.spacing_mut().item_spacing.x = gap;
             let described = ds.item_table.described.iter().filter(|d| **d).count() as u64;
-            stat_card(ui, "Users", &format::count(s.users), &format!("p50 {} · p90 {} behaviours", s.seq_len.p50, s.seq_len.p90), w);
+            stat_card(ui, "Users", &format::count(s.users), &format!("p50 {} · p90 {}", format::count(s.seq_len.p50), format::count(s.seq_len.p90)), w);
             let items_sub = if described > 0 { format!("{} described", format::count(described)) } else { "no items table".into() };
             stat_card(ui, "Items", &format::count(s.items), &items_sub, w);
-            stat_card(ui, "Behaviours", &format::count(s.behaviors), &format!("{} ad impressions", format::count(s.impressions)), w);
+            stat_card(ui, "Behaviours", &format::count(s.behaviors), &format!("{} impressions", format::count(s.impressions)), w);
             let (q, q_sub) = if ds.has_query() { (format::count(s.queries), "distinct queries") } else { ("–".into(), "no query column") };
             stat_card(ui, "Queries", &q, q_sub, w);
             let (span, span_sub) = match s.time_range {
-                Some((lo, hi)) => (format::span(hi - lo), format!("{} → {}", format::date(lo), format::date(hi))),
+                Some((lo, hi)) => {
+                    let (a, b) = (format::date(lo), format::date(hi));
+                    // Month-day when the year is the same, so the line fits the card.
+                    let cut = if a[..4] == b[..4] { 5 } else { 2 };
+                    (format::span(hi - lo), format!("{} → {}", &a[cut..], &b[cut..]))
+                }
                 None => ("–".into(), String::new()),
             };
             stat_card(ui, "Time span", &span, &span_sub, w);
@@ -254,7 +259,10 @@ fn figures_ui(ui: &mut Ui, data: &LoadedData) {
 
 fn seq_len_plot_ui(ui: &mut Ui, data: &LoadedData) {
     let p = Palette::of(ui);
-    let bins = data.summary.seq_len_hist.clone();
+    let all = &data.summary.seq_len_hist;
+    let first = all.iter().position(|b| b.count > 0).unwrap_or(0);
+    let last = all.iter().rposition(|b| b.count > 0).map_or(0, |i| i + 1);
+    let bins = all[first..last.max(first)].to_vec();
     let bars: Vec<Bar> = bins
         .iter()
         .enumerate()
@@ -283,6 +291,8 @@ fn seq_len_plot_ui(ui: &mut Ui, data: &LoadedData) {
 }
 
 fn category_chart_ui(ui: &mut Ui, id: &str, bars: &[(String, u64, egui::Color32)]) {
+    let text = Palette::of(ui).text;
+    let max = bars.iter().map(|b| b.1).max().unwrap_or(1) as f64;
     let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
     Plot::new(id)
         .height(BARS_HEIGHT)
@@ -296,11 +306,14 @@ fn category_chart_ui(ui: &mut Ui, id: &str, bars: &[(String, u64, egui::Color32)
             if (mark.value - i).abs() > 1e-6 || i < 0.0 { return String::new() }
             names.get(i as usize).cloned().unwrap_or_default()
         })
-        .x_axis_formatter(|mark, _| format::compact(mark.value.max(0.0) as u64))
+        .show_axes([false, true])
+        .include_x(max * 1.25)
         .show(ui, |plot| {
             for (i, (name, n, colour)) in bars.iter().enumerate() {
                 let bar = Bar::new(i as f64, *n as f64).width(0.7).name(format!("{name}: {}", format::count(*n)));
                 plot.bar_chart(BarChart::new(name.clone(), vec![bar]).horizontal().color(*colour));
+                let label = RichText::new(format!(" {}", format::count(*n))).monospace().color(text);
+                plot.text(Text::new(format!("{name} count"), PlotPoint::new(*n as f64, i as f64), label).anchor(egui::Align2::LEFT_CENTER));
             }
         });
 }
@@ -324,10 +337,7 @@ impl DataPanel {
         ui.add_space(GAP_M);
         ui.horizontal(|ui| {
             ui.label(RichText::new("Users").strong().color(p.text_strong));
-            ui.name_inputs("Search users", |ui| {
-                ui.add(egui::TextEdit::singleline(&mut self.search).hint_text("search user id").desired_width(200.0))
-                    .on_hover_text("Filter the list by a part of the user id.");
-            });
+            widgets::text_field(ui, &mut self.search, "Search users", "search user id", 200.0, "Filter the list by a part of the user id.");
         });
         let selected_user = cx.workspace.selected_user;
         let users = self.filtered_users(data).to_vec();
@@ -356,7 +366,8 @@ impl DataPanel {
         ui.horizontal(|ui| {
             ui.label(RichText::new("Timeline").strong().color(p.text_strong));
             ui.label(RichText::new(ds.users.name(u)).monospace().color(p.text_strong));
-            ui.label(RichText::new(format!("{} rows, time order", format::count(ds.seq_len(u) as u64))).color(p.text_weak));
+            let first_year = range_year(ds, u);
+            ui.label(RichText::new(format!("{} rows, time order{first_year}", format::count(ds.seq_len(u) as u64))).color(p.text_weak));
         });
         let range = ds.user_range(u);
         table::header(ui, &TIMELINE_COLUMNS);
@@ -440,6 +451,11 @@ impl DataPanel {
     }
 }
 
+/// ", from 2024" (the timeline shows month-day only; the year is said once).
+fn range_year(ds: &Dataset, u: u32) -> String {
+    ds.user_range(u).next().map(|r| format!(", from {}", &format::date(ds.time(r))[..4])).unwrap_or_default()
+}
+
 fn timeline_row(ds: &Dataset, r: usize, p: Palette) -> Vec<Cell> {
     let action = ds.action_at(r);
     let q = ds.query_at(r);
@@ -452,7 +468,7 @@ fn timeline_row(ds: &Dataset, r: usize, p: Palette) -> Vec<Cell> {
         }
     }
     vec![
-        Cell::Mono(format::datetime(ds.time(r))),
+        Cell::Mono(format::datetime(ds.time(r))[5..].to_string()),
         Cell::Chip(action_text, p.action(action)),
         if ds.has_scenario() { Cell::Text(ds.scenario_at(r).name().to_string()) } else { Cell::Empty },
         if q != NONE { Cell::Coloured(ds.queries.name(q).to_string(), p.token_query) } else { Cell::Empty },

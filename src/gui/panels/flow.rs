@@ -12,8 +12,8 @@ use crate::gui::workspace::{PanelId, StageStatus, Workspace};
 
 /// Width of the arrow between two stage cards.
 const ARROW_WIDTH: f32 = 36.0;
-/// Height of every stage card, so the row reads as one diagram.
-const CARD_HEIGHT: f32 = 430.0;
+/// Height of the stage cards before the first frame measured them.
+const CARD_HEIGHT: f32 = 360.0;
 
 /// Text of one stage card.
 struct StageText {
@@ -101,15 +101,23 @@ impl Panel for FlowPanel {
             ui.add_space(GAP_L);
 
             let card_w = ((ui.available_width() - 2.0 * ARROW_WIDTH) / 3.0).max(220.0);
+            // Cards share the tallest card's height of the previous frame, so the row reads as one diagram.
+            let height_id = egui::Id::unique("flow_card_height");
+            let min_height = ui.data(|d| d.get_temp::<f32>(height_id)).unwrap_or(CARD_HEIGHT);
+            let mut tallest: f32 = 0.0;
             ui.horizontal_top(|ui| {
                 ui.spacing_mut().item_spacing.x = 0.0;
                 for (i, text) in STAGES.iter().enumerate() {
                     if i > 0 {
                         arrow_ui(ui, p);
                     }
-                    stage_card_ui(ui, cx, i, text, card_w);
+                    tallest = tallest.max(stage_card_ui(ui, cx, i, text, card_w, min_height));
                 }
             });
+            if (tallest - min_height).abs() > 0.5 {
+                ui.data_mut(|d| d.insert_temp(height_id, tallest));
+                ui.ctx().request_repaint();
+            }
             ui.add_space(GAP_L);
             results_strip_ui(ui, ws);
             ui.add_space(GAP_L);
@@ -137,18 +145,20 @@ fn status_ui(ui: &mut Ui, status: &StageStatus, p: Palette) {
             ui.label(RichText::new(format!("● done · {headline}")).color(p.positive));
         }
         StageStatus::Failed { error } => {
-            ui.label(RichText::new(format!("✖ failed: {error}")).color(p.error));
+            ui.label(RichText::new(format!("× failed: {error}")).color(p.error));
         }
     }
 }
 
-fn stage_card_ui(ui: &mut Ui, cx: &mut PanelCx<'_>, index: usize, text: &StageText, width: f32) {
+/// Draws one stage card at least `min_height` tall; returns the height its content needed.
+fn stage_card_ui(ui: &mut Ui, cx: &mut PanelCx<'_>, index: usize, text: &StageText, width: f32, min_height: f32) -> f32 {
     let p = Palette::of(ui);
     let colour = p.stage(text.stage);
     let status = &cx.workspace.stages[index];
     card_frame(ui).show(ui, |ui| {
+        ui.spacing_mut().item_spacing.x = GAP_M;
         ui.set_width(width - 26.0);
-        ui.set_min_height(CARD_HEIGHT);
+        ui.set_min_height(min_height);
         ui.vertical(|ui| {
             ui.horizontal(|ui| {
                 ui.label(RichText::new(format!("{}", index + 1)).size(theme::HEADING_SIZE).color(colour).strong());
@@ -195,8 +205,12 @@ fn stage_card_ui(ui: &mut Ui, cx: &mut PanelCx<'_>, index: usize, text: &StageTe
                     ui.label(RichText::new(*why).color(p.text_weak));
                 });
             }
-        });
-    });
+        })
+        .response
+        .rect
+        .height()
+    })
+    .inner
 }
 
 fn metric_line(ui: &mut Ui, name: &str, value: &str, protocol: &str) {
@@ -222,7 +236,10 @@ fn results_strip_ui(ui: &mut Ui, ws: &Workspace) {
         let done = matches!(ws.stages[2], StageStatus::Done { .. });
         for (name, colour) in [("baseline", p.text_weak), ("+LUM", p.stage_ctr), ("oracle", p.positive)] {
             ui.horizontal(|ui| {
-                ui.add_sized([80.0, 18.0], egui::Label::new(RichText::new(name).color(p.text)));
+                ui.allocate_ui_with_layout(vec2(80.0, 18.0), Layout::left_to_right(Align::Center), |ui| {
+                    ui.set_width(80.0);
+                    ui.label(RichText::new(name).color(p.text));
+                });
                 widgets::thin_bar(ui, 0.0, colour, (ui.available_width() - 80.0).max(100.0));
                 ui.label(RichText::new("–").monospace());
             });
@@ -261,7 +278,10 @@ fn inputs_ui(ui: &mut Ui, ws: &Workspace) {
         ui.horizontal(|ui| {
             let (mark, colour) = if ok { ("●", p.positive) } else { ("○", p.text_weak) };
             ui.label(RichText::new(mark).color(colour));
-            ui.add_sized([110.0, 18.0], egui::Label::new(what));
+            ui.allocate_ui_with_layout(vec2(110.0, 18.0), Layout::left_to_right(Align::Center), |ui| {
+                ui.set_width(110.0);
+                ui.label(what);
+            });
             ui.label(RichText::new(detail).color(p.text_weak));
         });
     }

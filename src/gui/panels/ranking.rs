@@ -31,10 +31,7 @@ impl Panel for RankingPanel {
         egui::Panel::left("ranking_queries").exact_size(260.0).resizable(false).show(ui, |ui| {
             ui.add_space(GAP_M);
             section(ui, "Queries");
-            ui.name_inputs("Search queries", |ui| {
-                ui.add(egui::TextEdit::singleline(&mut self.search).hint_text("search queries").desired_width(f32::INFINITY))
-                    .on_hover_text("Filter queries by text.");
-            });
+            widgets::text_field(ui, &mut self.search, "Search queries", "search queries", f32::INFINITY, "Filter queries by text.");
             ui.add_space(GAP_M);
             let n_queries = ws.data.as_ref().map(|d| d.summary.queries).unwrap_or(0);
             let sentence = if n_queries > 0 {

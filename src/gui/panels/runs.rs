@@ -48,10 +48,7 @@ impl RunsPanel {
             ui.label(RichText::new("Runs in").size(theme::HEADING_SIZE).color(p.text_strong));
             ui.label(RichText::new(ws.runs_dir.display().to_string()).monospace().color(p.text_strong));
             ui.add_space(GAP_L);
-            ui.name_inputs("Filter runs", |ui| {
-                ui.add(egui::TextEdit::singleline(&mut self.filter).hint_text("filter by name or setting").desired_width(220.0))
-                    .on_hover_text("Show only runs whose name or any setting contains this text.");
-            });
+            widgets::text_field(ui, &mut self.filter, "Filter runs", "filter by name or setting", 220.0, "Show only runs whose name or any setting contains this text.");
             if ui.button("Refresh").on_hover_text("Scan the runs folder again (F5).").clicked() {
                 cx.push(Command::RefreshRuns);
             }

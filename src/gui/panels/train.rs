@@ -10,7 +10,7 @@ use super::{Panel, PanelCx};
 use crate::gui::command::Command;
 use crate::gui::panels::tokens::ItemStrategy;
 use crate::gui::runs::RunInfo;
-use crate::gui::theme::{self, GAP_L, GAP_M, Palette};
+use crate::gui::theme::{self, GAP_L, GAP_M, GAP_S, Palette};
 use crate::gui::widgets::{self, badge, section};
 use crate::gui::workspace::{PanelId, Workspace};
 
@@ -143,6 +143,8 @@ impl Panel for TrainPanel {
 
     fn ui(&mut self, ui: &mut Ui, cx: &mut PanelCx<'_>) {
         egui::Panel::left("train_settings").exact_size(theme::SIDE_COLUMN_WIDTH).resizable(false).show(ui, |ui| {
+            self.actions_ui(ui, cx);
+            ui.separator();
             egui::ScrollArea::vertical().id_salt("train_settings_scroll").show(ui, |ui| self.settings_ui(ui, cx));
         });
         egui::Panel::right("train_log").exact_size(LOG_WIDTH).resizable(false).show(ui, |ui| event_log_ui(ui, cx.workspace));
@@ -158,12 +160,13 @@ fn field(ui: &mut Ui, name: &str, help: &str, add: impl FnOnce(&mut Ui) -> egui:
 }
 
 impl TrainPanel {
-    fn settings_ui(&mut self, ui: &mut Ui, cx: &mut PanelCx<'_>) {
+    /// Presets and Start / Pause / Stop, pinned above the settings so they are always visible.
+    fn actions_ui(&mut self, ui: &mut Ui, cx: &mut PanelCx<'_>) {
         let p = Palette::of(ui);
         let ws = cx.workspace;
         ui.add_space(GAP_M);
-        section(ui, "Presets");
         ui.horizontal(|ui| {
+            ui.label(RichText::new("preset").color(p.text_weak));
             for (name, preset, help) in [
                 ("tiny", TrainSettings::tiny(), "Seconds on a laptop CPU: a smoke test of the whole loop."),
                 ("default", TrainSettings::default(), "A reasonable first model for the sample world."),
@@ -174,6 +177,34 @@ impl TrainPanel {
                 }
             }
         });
+        let s = &self.settings;
+        let problems = s.problems();
+        for pr in &problems {
+            ui.label(RichText::new(format!("× {pr}")).color(p.error));
+        }
+        ui.horizontal(|ui| {
+            let ok = problems.is_empty() && ws.data.is_some();
+            let start = ui
+                .add_enabled(ok, widgets::primary_button("Start"))
+                .on_hover_text("Pre-train a LUM with these settings (a background job).")
+                .on_disabled_hover_text(if ws.data.is_none() { "Load a behaviour log first (Data panel)." } else { "Fix the settings marked in red." });
+            if start.clicked() {
+                cx.push(Command::StartTraining(s.clone()));
+            }
+            let running = !ws.jobs.is_empty();
+            if ui.add_enabled(running, egui::Button::new("Pause")).on_hover_text("Pause after the current step; Start resumes.").clicked() {
+                cx.push(Command::PauseTraining);
+            }
+            if ui.add_enabled(running, egui::Button::new("Stop")).on_hover_text("Stop after the current step and write a checkpoint.").clicked() {
+                cx.push(Command::StopTraining);
+            }
+        });
+        ui.add_space(GAP_S);
+    }
+
+    fn settings_ui(&mut self, ui: &mut Ui, cx: &mut PanelCx<'_>) {
+        let p = Palette::of(ui);
+        let ws = cx.workspace;
         let s = &mut self.settings;
         let grid = |ui: &mut Ui, id: &str, add: &mut dyn FnMut(&mut Ui)| {
             egui::Grid::new(id).num_columns(2).spacing([GAP_M, 5.0]).min_col_width(120.0).show(ui, |ui| add(ui));
@@ -235,28 +266,6 @@ impl TrainPanel {
                     .response
             });
             field(ui, "K", "Cut-off of HR@K and NDCG@K.", |ui| ui.add(egui::DragValue::new(&mut s.k).range(1..=1000)));
-        });
-        let problems = s.problems();
-        ui.add_space(GAP_M);
-        for pr in &problems {
-            ui.label(RichText::new(format!("✖ {pr}")).color(p.error));
-        }
-        ui.horizontal(|ui| {
-            let ok = problems.is_empty() && ws.data.is_some();
-            let start = ui
-                .add_enabled(ok, widgets::primary_button("Start"))
-                .on_hover_text("Pre-train a LUM with these settings (a background job; Ctrl+Enter).")
-                .on_disabled_hover_text(if ws.data.is_none() { "Load a behaviour log first (Data panel)." } else { "Fix the settings marked in red." });
-            if start.clicked() {
-                cx.push(Command::StartTraining(s.clone()));
-            }
-            let running = !ws.jobs.is_empty();
-            if ui.add_enabled(running, egui::Button::new("Pause")).on_hover_text("Pause after the current step; Start resumes.").clicked() {
-                cx.push(Command::PauseTraining);
-            }
-            if ui.add_enabled(running, egui::Button::new("Stop")).on_hover_text("Stop after the current step and write a checkpoint.").clicked() {
-                cx.push(Command::StopTraining);
-            }
         });
         ui.add_space(GAP_L);
     }

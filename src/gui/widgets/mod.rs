@@ -7,6 +7,9 @@ use egui::{Align2, Color32, FontId, Frame, Margin, Response, Role, RichText, Sen
 
 use crate::gui::theme::{self, GAP_M, Palette, RADIUS};
 
+/// Widest line of an empty-area sentence, so short paragraphs sit centred.
+const EMPTY_TEXT_WIDTH: f32 = 460.0;
+
 /// A small rounded label tinted with `colour` (actions, token types, statuses).
 pub fn chip(ui: &mut Ui, text: &str, colour: Color32) -> Response {
     let p = Palette::of(ui);
@@ -98,7 +101,7 @@ pub fn empty_area(ui: &mut Ui, height: f32, sentence: &str) {
         sentence.to_owned(),
         FontId::proportional(theme::BODY_SIZE),
         p.text_weak,
-        rect.width() - 2.0 * GAP_M,
+        (rect.width() - 2.0 * GAP_M).min(EMPTY_TEXT_WIDTH),
     );
     let pos = Align2::CENTER_CENTER.anchor_size(rect.center(), galley.size()).min;
     ui.painter().galley(pos, galley, p.text_weak);
@@ -128,5 +131,13 @@ pub fn thin_bar(ui: &mut Ui, fraction: f32, colour: Color32, width: f32) -> Resp
     let mut fill = rect;
     fill.set_width(rect.width() * fraction.clamp(0.0, 1.0));
     ui.painter().rect_filled(fill, 2, colour);
+    response
+}
+
+/// A one-line text field with a hint inside, whose accessible name is `name`
+/// (the hint alone would become its name), and a tooltip.
+pub fn text_field(ui: &mut Ui, text: &mut String, name: &str, hint: &str, width: f32, tooltip: &str) -> Response {
+    let response = ui.add(egui::TextEdit::singleline(text).hint_text(hint.to_owned()).desired_width(width)).on_hover_text(tooltip);
+    ui.ctx().accesskit_node_builder(response.id, |node| node.set_label(name.to_owned()));
     response
 }

@@ -7,6 +7,9 @@ use egui::{Align, Color32, Layout, RichText, Sense, Ui, vec2};
 
 use crate::gui::theme::{self, Palette, ROW_HEIGHT};
 
+/// Horizontal gap between cells.
+const CELL_GAP: f32 = 6.0;
+
 /// One column: its title, width in points and alignment (numbers right-aligned).
 #[derive(Clone, Debug)]
 pub struct Column {
@@ -44,7 +47,7 @@ pub enum Cell {
 pub fn header(ui: &mut Ui, columns: &[Column]) {
     let p = Palette::of(ui);
     ui.horizontal(|ui| {
-        ui.spacing_mut().item_spacing.x = theme::GAP_M;
+        ui.spacing_mut().item_spacing.x = CELL_GAP;
         for c in columns {
             cell_ui(ui, c, |ui| {
                 ui.label(RichText::new(c.title.as_ref()).size(theme::SMALL_SIZE).color(p.text_weak).strong());
@@ -66,7 +69,7 @@ pub fn rows(
     mut row: impl FnMut(usize) -> Vec<Cell>,
 ) -> Option<usize> {
     let mut clicked = None;
-    let width: f32 = columns.iter().map(|c| c.width).sum::<f32>() + theme::GAP_M * columns.len() as f32;
+    let width: f32 = columns.iter().map(|c| c.width).sum::<f32>() + CELL_GAP * columns.len() as f32;
     egui::ScrollArea::vertical().id_salt(id_salt).max_height(max_height).auto_shrink([false, true]).show_rows(
         ui,
         ROW_HEIGHT,
@@ -87,8 +90,16 @@ pub fn rows(
                     clicked = Some(i);
                 }
                 let cells = row(i);
+                // Rows are named by their first id cell (else first text), so tests and screen readers can find them.
+                let name = cells.iter().find_map(|c| if let Cell::Mono(t) = c { Some(t.clone()) } else { None }).or_else(|| {
+                    cells.iter().find_map(|c| match c {
+                        Cell::Text(t) | Cell::Coloured(t, _) | Cell::Chip(t, _) => Some(t.clone()),
+                        _ => None,
+                    })
+                });
+                response.widget_info(|| egui::WidgetInfo::selected(egui::Role::Button, true, selected == Some(i), name.clone().unwrap_or_default()));
                 let mut child = ui.new_child(egui::UiBuilder::new().max_rect(rect).layout(Layout::left_to_right(Align::Center)));
-                child.spacing_mut().item_spacing.x = theme::GAP_M;
+                child.spacing_mut().item_spacing.x = CELL_GAP;
                 for (c, cell) in columns.iter().zip(cells) {
                     cell_ui(&mut child, c, |ui| match cell {
                         Cell::Text(t) => {
