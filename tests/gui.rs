@@ -140,6 +140,10 @@ fn loaded_workspace(dir: &Path, runs: Option<&Path>) -> (Workspace, fixture::Wri
         ws.runs.clear();
     }
     ws.device = DeviceInfo { name: "CPU".into(), threads: 2 };
+    // The fingerprint hashes the temporary path: make it the same on every run.
+    if let Some(data) = ws.data.as_mut() {
+        data.report.fingerprint = "5a85fcd3f9f336ab".into();
+    }
     (ws, written)
 }
 
@@ -244,15 +248,15 @@ fn data_panel_shows_the_loaded_figures_and_a_users_timeline() {
     let (ws, written) = loaded_workspace(dir.path(), None);
     let data = ws.data.as_ref().unwrap();
     // Counts from the fixture writer, independent of the loader.
-    assert_eq!(data.summary.users, written.users);
-    assert_eq!(data.summary.behaviors, written.good_rows);
-    assert_eq!(data.summary.items, written.items);
-    assert_eq!(data.info.rows_skipped, written.bad_rows);
+    assert_eq!(data.stats.users, written.users);
+    assert_eq!(data.stats.behaviors, written.good_rows);
+    assert_eq!(data.stats.items, written.items);
+    assert_eq!(data.report.rows_skipped, written.bad_rows);
     let mut h = harness(ws);
     h.run();
     nav(&mut h, PanelId::Data);
     assert!(h.query_by_label("40").is_some(), "the users card shows 40");
-    assert!(h.query_by_label_contains("behaviors.csv:").is_some(), "the bad row is listed");
+    assert!(h.query_by_label("behaviors.csv:799: timestamp `yesterday` is not a number or ISO 8601 date").is_some(), "the bad row is listed");
     assert!(h.query_by_label("Timeline").is_some());
     // Search for a user, then pick them from the list.
     h.get_by_label("Search users").focus();
@@ -270,15 +274,15 @@ fn data_panel_shows_the_loaded_figures_and_a_users_timeline() {
 #[test]
 fn loading_runs_as_a_job_and_unknown_headers_get_a_mapping_step() {
     let dir = tempfile::tempdir().unwrap();
-    // Headerless, Taobao-like: user, item, category, behaviour, time.
-    let path = dir.path().join("taobao.csv");
-    std::fs::write(&path, "1,100,7,pv,1511544070\n1,101,7,buy,1511544170\n2,100,7,cart,1511544270\n").unwrap();
+    // Semicolons and a header no preset knows: the engine declines, the mapping step takes over.
+    let path = dir.path().join("export.csv");
+    std::fs::write(&path, "who;when;what;did\nu1;1511544070;i100;view\nu1;1511544170;i101;buy\nu2;1511544270;i100;cart\n").unwrap();
     let opts = AppOptions { data: Some(path.clone()), run: Some(dir.path().join("runs").join("none")) };
     let mut h = Harness::builder().with_size(SNAP_SIZE).build_eframe(move |cc| LumApp::new(&cc.egui_ctx, opts));
     run_until(&mut h, "the mapping step", |app| app.workspace().mapping.is_some());
     assert_eq!(h.state().current_panel(), PanelId::Data);
-    assert!(h.query_by_label("○ map a column to: user, time, item").is_some());
-    for (column, role) in [(1, "user"), (2, "item"), (4, "action"), (5, "time")] {
+    assert!(h.query_by_label("○ map a column to: user_id, timestamp, item_id").is_some());
+    for (column, role) in [(1, "user_id"), (2, "timestamp"), (3, "item_id"), (4, "action")] {
         h.get_by_label(&format!("Role of column {column}")).click();
         h.run();
         h.get_by_role_and_label(Role::Button, role).click();
@@ -289,7 +293,7 @@ fn loading_runs_as_a_job_and_unknown_headers_get_a_mapping_step() {
     run_until(&mut h, "the mapped load", |app| app.workspace().data.is_some());
     let ws = h.state().workspace();
     let data = ws.data.as_ref().unwrap();
-    assert_eq!((data.summary.users, data.summary.items, data.summary.behaviors), (2, 2, 3));
+    assert_eq!((data.stats.users, data.stats.items, data.stats.behaviors), (2, 2, 3));
     assert!(ws.mapping.is_none());
 }
 
@@ -375,9 +379,10 @@ fn snapshots_of_empty_states_in_the_light_theme() {
 fn render_panels_writes_one_png_per_panel() {
     let dir = tempfile::tempdir().unwrap();
     let written = fixture::write(dir.path(), 40, 7);
-    // LUMLAB_SHOTS=/tmp/shots keeps the images for a look.
+    // LUMLAB_SHOTS=/tmp/shots keeps the images for a look; LUMLAB_SHOTS_DATA=LOG renders another log.
     let out = std::env::var_os("LUMLAB_SHOTS").map(PathBuf::from).unwrap_or_else(|| dir.path().join("shots"));
-    let paths = lumlab::gui::render_panels(&out, Some(&written.path), 1600.0, 1000.0).unwrap();
+    let data = std::env::var_os("LUMLAB_SHOTS_DATA").map(PathBuf::from).unwrap_or(written.path);
+    let paths = lumlab::gui::render_panels(&out, Some(&data), 1600.0, 1000.0).unwrap();
     let names: Vec<String> = paths.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
     assert_eq!(names, ["flow.png", "data.png", "tokens.png", "train.png", "attention.png", "ranking.png", "runs.png"]);
     for p in &paths {

@@ -120,7 +120,7 @@ impl LumApp {
     }
     /// Installs loaded data and selects its first user.
     pub fn set_data(&mut self, data: LoadedData) {
-        self.workspace.selected_user = (data.summary.users > 0).then_some(0);
+        self.workspace.selected_user = (data.stats.users > 0).then_some(0);
         self.workspace.mapping = None;
         self.workspace.data_error = None;
         self.workspace.data = Some(data);
@@ -268,8 +268,8 @@ impl LumApp {
                         let event = format!(
                             "loaded {}: {} users, {} behaviours in {:.1} s",
                             data.file_name(),
-                            format::count(data.summary.users),
-                            format::count(data.summary.behaviors),
+                            format::count(data.stats.users),
+                            format::count(data.stats.behaviors),
                             elapsed.as_secs_f32()
                         );
                         self.set_data(data);

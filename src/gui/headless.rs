@@ -41,7 +41,7 @@ pub fn headless_workspace(data: Option<&Path>, run: Option<&Path>) -> anyhow::Re
     }
     if let Some(path) = data {
         let loaded = loader::load_blocking(path).with_context(|| format!("loading {}", path.display()))?;
-        ws.selected_user = (loaded.summary.users > 0).then_some(0);
+        ws.selected_user = (loaded.stats.users > 0).then_some(0);
         ws.data = Some(loaded);
     }
     Ok(ws)

@@ -47,11 +47,18 @@ pub enum JobEvent<T> {
     Finished(Result<T, String>),
 }
 
-/// The worker's end: send progress, check for cancellation.
+/// The worker's end: send progress, check for cancellation. Cloneable, so a
+/// progress callback can own one.
 pub struct JobSink<T> {
     tx: mpsc::Sender<JobEvent<T>>,
     waker: Waker,
     cancel: CancelToken,
+}
+
+impl<T> Clone for JobSink<T> {
+    fn clone(&self) -> Self {
+        JobSink { tx: self.tx.clone(), waker: self.waker.clone(), cancel: self.cancel.clone() }
+    }
 }
 
 impl<T> JobSink<T> {

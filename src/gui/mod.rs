@@ -14,7 +14,6 @@ pub mod mapping;
 pub mod native;
 pub mod panels;
 pub mod runs;
-pub mod summary;
 pub mod theme;
 pub mod widgets;
 pub mod workspace;

@@ -1,18 +1,16 @@
-//! Reading run folders for the Runs and Train panels, without assuming more
-//! of their schema than the folder layout: `config.json`, `metrics.jsonl`,
-//! `report.json`, `checkpoint.safetensors`, `events.log`.
-//!
-//! Every numeric field of a metrics line becomes a series (x = its `step`);
-//! configs and reports are flattened to dotted keys, so the table and the
-//! config diff work for whatever the training engine writes. egui-free.
+//! Reading run folders for the Runs and Train panels: the engine's
+//! [`RunSummary`] (kind, status, created, headline metrics with protocols)
+//! plus what the panels draw: every numeric field of `metrics.jsonl` as a
+//! series (x = its `step`), `config.json` flattened to dotted keys for the
+//! config diff, and the tail of `events.log`. egui-free.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-/// Files that make a folder a run folder.
-const RUN_MARKERS: [&str; 3] = ["config.json", "metrics.jsonl", "report.json"];
+use crate::eval::Metric;
+use crate::run::{self, RunDir, RunSummary};
 /// Keys of a metrics line that are x coordinates, not metrics.
 const X_KEYS: [&str; 5] = ["step", "epoch", "time", "timestamp", "elapsed_secs"];
 /// Event-log lines kept per run.
@@ -28,17 +26,15 @@ pub struct MetricSeries {
 }
 
 /// What a run folder holds.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RunInfo {
     pub path: PathBuf,
     pub name: String,
-    /// Last modification of the folder's newest file (Unix seconds).
-    pub modified_unix: Option<i64>,
+    /// The engine's summary: kind, status, created time, headline metrics.
+    pub summary: RunSummary,
     pub has_checkpoint: bool,
     /// `config.json` flattened to dotted keys.
     pub config: BTreeMap<String, String>,
-    /// `report.json` numeric leaves, flattened.
-    pub report: BTreeMap<String, f64>,
     pub series: Vec<MetricSeries>,
     /// The tail of `events.log`.
     pub events: Vec<String>,
@@ -63,11 +59,18 @@ impl RunInfo {
     pub fn config_any(&self, keys: &[&str]) -> Option<&str> {
         keys.iter().find_map(|k| self.config_value(k))
     }
-    /// Final metrics: report values, else each series' last point.
-    pub fn final_metrics(&self) -> BTreeMap<String, f64> {
-        let mut out: BTreeMap<String, f64> =
-            self.series.iter().filter_map(|s| s.points.last().map(|p| (s.name.clone(), p[1]))).collect();
-        out.extend(self.report.iter().map(|(k, v)| (k.clone(), *v)));
+    /// Final metrics with their protocols: the engine's headline (report, else the last
+    /// metrics row), then the last point of every other series.
+    pub fn final_metrics(&self) -> Vec<Metric> {
+        let mut out = self.summary.headline.clone();
+        for s in &self.series {
+            if out.iter().any(|m| m.name == s.name) {
+                continue;
+            }
+            if let Some(p) = s.points.last() {
+                out.push(Metric::new(s.name.clone(), p[1], format!("metrics.jsonl, step {}", p[0] as u64)));
+            }
+        }
         out
     }
 }
@@ -95,47 +98,38 @@ fn value_text(v: &Value) -> String {
 }
 
 /// Reads one run folder; unreadable files are reported in `problems`, never fatal.
-pub fn read_run(path: &Path) -> RunInfo {
-    let mut run = RunInfo {
-        path: path.to_path_buf(),
-        name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-        has_checkpoint: path.join("checkpoint.safetensors").is_file(),
-        ..RunInfo::default()
+pub fn read_run(dir: &RunDir) -> RunInfo {
+    let path = dir.path().to_path_buf();
+    let mut problems = Vec::new();
+    let mut config = BTreeMap::new();
+    match dir.read_config::<Value>() {
+        Ok(v) => {
+            let mut flat = BTreeMap::new();
+            flatten(&v, "", &mut flat);
+            config = flat.iter().map(|(k, v)| (k.clone(), value_text(v))).collect();
+        }
+        Err(e) => problems.push(format!("config.json: {e}")),
+    }
+    let series = match std::fs::read_to_string(dir.metrics_path()) {
+        Ok(text) => parse_metrics(&text, &mut problems),
+        Err(_) => Vec::new(),
     };
-    run.modified_unix = std::fs::read_dir(path)
-        .ok()
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.metadata().ok()?.modified().ok())
-        .filter_map(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs() as i64)
-        .max();
-    let mut read_json = |file: &str| -> Option<Value> {
-        let p = path.join(file);
-        let text = std::fs::read_to_string(&p).ok()?;
-        serde_json::from_str(&text).map_err(|e| run.problems.push(format!("{file}: {e}"))).ok()
-    };
-    let config = read_json("config.json");
-    let report = read_json("report.json");
-    if let Some(v) = config {
-        let mut flat = BTreeMap::new();
-        flatten(&v, "", &mut flat);
-        run.config = flat.iter().map(|(k, v)| (k.clone(), value_text(v))).collect();
+    let events = std::fs::read_to_string(dir.events_path())
+        .map(|text| {
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(EVENTS_KEPT)..].iter().map(|l| l.to_string()).collect()
+        })
+        .unwrap_or_default();
+    RunInfo {
+        name: dir.name(),
+        summary: RunSummary::read(dir),
+        has_checkpoint: dir.checkpoint_path().is_file(),
+        path,
+        config,
+        series,
+        events,
+        problems,
     }
-    if let Some(v) = report {
-        let mut flat = BTreeMap::new();
-        flatten(&v, "", &mut flat);
-        run.report = flat.iter().filter_map(|(k, v)| Some((k.clone(), v.as_f64()?))).collect();
-    }
-    if let Ok(text) = std::fs::read_to_string(path.join("metrics.jsonl")) {
-        run.series = parse_metrics(&text, &mut run.problems);
-    }
-    if let Ok(text) = std::fs::read_to_string(path.join("events.log")) {
-        let lines: Vec<&str> = text.lines().collect();
-        run.events = lines[lines.len().saturating_sub(EVENTS_KEPT)..].iter().map(|l| l.to_string()).collect();
-    }
-    run
 }
 
 /// Parses `metrics.jsonl`: one JSON object per line; numeric leaves become series.
@@ -169,20 +163,10 @@ pub fn parse_metrics(text: &str, problems: &mut Vec<String>) -> Vec<MetricSeries
     series.into_iter().map(|(name, points)| MetricSeries { name, points }).collect()
 }
 
-/// Every run folder directly under `dir` (a folder holding config, metrics or a report), newest first.
+/// Every run folder directly under `dir` (as the engine lists them), newest first.
 pub fn scan_runs(dir: &Path) -> Result<Vec<RunInfo>, String> {
-    if !dir.exists() {
-        return Ok(Vec::new());
-    }
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut runs: Vec<RunInfo> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir() && RUN_MARKERS.iter().any(|m| p.join(m).is_file()))
-        .map(|p| read_run(&p))
-        .collect();
-    runs.sort_by(|a, b| b.modified_unix.cmp(&a.modified_unix).then_with(|| a.name.cmp(&b.name)));
-    Ok(runs)
+    let listed = run::list_runs(dir).map_err(|e| e.to_string())?;
+    Ok(listed.iter().filter_map(|s| RunDir::open(&s.path).ok()).map(|d| read_run(&d)).collect())
 }
 
 /// Config keys whose values differ between `runs` (a missing key counts as "–").
@@ -199,26 +183,26 @@ pub fn config_diff(runs: &[&RunInfo]) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-/// The runs table as CSV: name, steps, then every final metric (union over runs).
+/// The runs table as CSV: name, kind, status, steps, then every final metric as
+/// `NAME (PROTOCOL)` (union over runs).
 pub fn runs_table_csv(runs: &[&RunInfo]) -> String {
-    let finals: Vec<BTreeMap<String, f64>> = runs.iter().map(|r| r.final_metrics()).collect();
-    let mut metric_keys: Vec<&String> = finals.iter().flat_map(|m| m.keys()).collect();
-    metric_keys.sort();
-    metric_keys.dedup();
-    let mut out = String::from("run,steps");
-    for k in &metric_keys {
+    let finals: Vec<Vec<Metric>> = runs.iter().map(|r| r.final_metrics()).collect();
+    let mut labels: Vec<String> = finals.iter().flatten().map(Metric::label).collect();
+    labels.sort();
+    labels.dedup();
+    let mut out = String::from("run,kind,status,steps");
+    for k in &labels {
         out.push(',');
         out.push_str(&csv_field(k));
     }
     out.push('\n');
-    for (run, m) in runs.iter().zip(&finals) {
-        out.push_str(&csv_field(&run.name));
-        out.push(',');
-        out.push_str(&run.last_step().map(|s| s.to_string()).unwrap_or_default());
-        for k in &metric_keys {
+    for (run, metrics) in runs.iter().zip(&finals) {
+        let steps = run.last_step().map(|s| s.to_string()).unwrap_or_default();
+        out.push_str(&format!("{},{},{},{steps}", csv_field(&run.name), csv_field(&run.summary.kind), csv_field(&run.summary.status)));
+        for k in &labels {
             out.push(',');
-            if let Some(v) = m.get(*k) {
-                out.push_str(&v.to_string());
+            if let Some(m) = metrics.iter().find(|m| m.label() == *k) {
+                out.push_str(&m.value.to_string());
             }
         }
         out.push('\n');
@@ -258,6 +242,7 @@ mod tests {
             std::fs::write(run.join("metrics.jsonl"), "{\"step\":1,\"loss\":3.0}\n{\"step\":2,\"loss\":2.0}\n").unwrap();
         }
         std::fs::create_dir(dir.path().join("not-a-run")).unwrap();
+        std::fs::write(dir.path().join("not-a-run").join("metrics.jsonl"), "").unwrap();
         let runs = scan_runs(dir.path()).unwrap();
         assert_eq!(runs.len(), 2);
         let refs: Vec<&RunInfo> = runs.iter().collect();
@@ -266,8 +251,8 @@ mod tests {
         assert_eq!(diff[0].0, "model.d_model");
         assert_eq!(runs[0].last_step(), Some(2));
         let csv = runs_table_csv(&refs);
-        assert_eq!(csv.lines().next(), Some("run,steps,loss"));
-        assert!(csv.lines().any(|l| l == "a,2,2"));
+        assert_eq!(csv.lines().next(), Some("run,kind,status,steps,\"loss (last metrics row, step 2)\""));
+        assert!(csv.lines().any(|l| l == "a,unknown,unknown,2,2"), "{csv}");
         assert!(scan_runs(&dir.path().join("missing")).unwrap().is_empty());
     }
 }

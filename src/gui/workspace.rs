@@ -6,11 +6,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::data::Dataset;
+use crate::data::stats::Stats;
+use crate::data::{Dataset, LoadReport};
 use crate::gui::format;
-use crate::gui::mapping::{HeaderPreview, LoadInfo};
+use crate::gui::mapping::HeaderPreview;
 use crate::gui::runs::RunInfo;
-use crate::gui::summary::DataSummary;
 
 /// The panels, in flow order (keys 1-7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -73,8 +73,8 @@ impl PanelId {
 pub struct LoadedData {
     pub path: PathBuf,
     pub dataset: Arc<Dataset>,
-    pub info: LoadInfo,
-    pub summary: DataSummary,
+    pub report: LoadReport,
+    pub stats: Stats,
 }
 
 impl LoadedData {
@@ -85,7 +85,7 @@ impl LoadedData {
 
     /// `behaviors.csv · 2,000 users · 9,812 items · 412k behaviours`.
     pub fn chip_text(&self) -> String {
-        let s = &self.summary;
+        let s = &self.stats;
         format!(
             "{} · {} users · {} items · {} behaviours",
             self.file_name(),

@@ -12,8 +12,8 @@ use super::{Panel, PanelCx};
 use crate::data::{Action, Dataset, NONE};
 use crate::gui::command::Command;
 use crate::gui::format;
-use crate::gui::mapping::{ColumnMapping, ColumnRole, HeaderPreview};
-use crate::gui::summary::lum_seq_len;
+use crate::data::formats::Role;
+use crate::gui::mapping::{self, ColumnMapping, HeaderPreview};
 use crate::gui::theme::{self, GAP_L, GAP_M, Palette};
 use crate::gui::widgets::table::{self, Cell, Column};
 use crate::gui::widgets::{self, badge, section, stat_card};
@@ -140,41 +140,45 @@ fn source_column_ui(ui: &mut Ui, cx: &mut PanelCx<'_>) {
     let Some(d) = &ws.data else {
         ui.add_space(GAP_L);
         section(ui, "Reads");
-        ui.label(RichText::new("Delimited text (comma, tab, semicolon, pipe) with a header naming user_id, timestamp and item_id; optional action, query, scenario, position, label. Any other header goes through the column mapping. An items.csv beside the log adds titles and categories.").color(p.text_weak));
+        ui.label(RichText::new("Native CSV / TSV / JSONL logs with a header naming user_id, timestamp and item_id (optional action, query, scenario, position, label, rating); Taobao UserBehavior, MovieLens, SASRec and Alimama files by their preset. Anything else goes through the column mapping. An items table beside the log adds titles and categories.").color(p.text_weak));
         return;
     };
-    let info = &d.info;
+    let info = &d.report;
     ui.add_space(GAP_L);
     section(ui, "Format");
-    widgets::key_value(ui, "format", RichText::new(&info.format).color(p.text_strong));
+    widgets::key_value(ui, "format", RichText::new(info.format.name()).color(p.text_strong));
     ui.label(RichText::new(&info.detection).color(p.text_weak).size(theme::SMALL_SIZE));
     widgets::key_value(ui, "rows read", RichText::new(format::count(info.rows_read)).monospace());
     let skipped_colour = if info.rows_skipped > 0 { p.warning } else { p.text };
     widgets::key_value(ui, "rows skipped", RichText::new(format::count(info.rows_skipped)).monospace().color(skipped_colour));
     if info.from_cache {
-        widgets::key_value(ui, "cache", "reopened from cache");
+        widgets::key_value(ui, "cache", "reopened from the binary cache");
     }
-    if let Some(items) = &info.items_table {
+    if !info.fingerprint.is_empty() {
+        widgets::key_value(ui, "fingerprint", RichText::new(&info.fingerprint).monospace().color(p.text_weak))
+            .on_hover_text("Identifies this exact input in run folders and tokenizer caches.");
+    }
+    if let Some(items) = &info.items_file {
         widgets::key_value(ui, "items table", RichText::new(items.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()).monospace());
     }
     if !info.first_errors.is_empty() {
         ui.add_space(GAP_M);
         section(ui, "Bad rows (first examples)");
         for e in &info.first_errors {
-            ui.label(RichText::new(e).monospace().size(theme::SMALL_SIZE + 0.5).color(p.error));
+            ui.label(RichText::new(without_folder(e, &d.path)).monospace().size(theme::SMALL_SIZE + 0.5).color(p.error)).on_hover_text(e);
         }
     }
     if !info.notes.is_empty() {
         ui.add_space(GAP_M);
         section(ui, "Notes");
         for n in &info.notes {
-            ui.label(RichText::new(format!("· {n}")).color(p.text_weak));
+            ui.label(RichText::new(format!("· {}", without_folder(n, &d.path))).color(p.text_weak));
         }
     }
 }
 
 fn figures_ui(ui: &mut Ui, data: &LoadedData) {
-    let s = &data.summary;
+    let s = &data.stats;
     let p = Palette::of(ui);
     let ds = data.dataset.as_ref();
     egui::ScrollArea::vertical().id_salt("data_figures").auto_shrink([false, false]).show(ui, |ui| {
@@ -189,7 +193,8 @@ fn figures_ui(ui: &mut Ui, data: &LoadedData) {
             stat_card(ui, "Behaviours", &format::count(s.behaviors), &format!("{} impressions", format::count(s.impressions)), w);
             let (q, q_sub) = if ds.has_query() { (format::count(s.queries), "distinct queries") } else { ("–".into(), "no query column") };
             stat_card(ui, "Queries", &q, q_sub, w);
-            let (span, span_sub) = match s.time_range {
+            let time_range = (s.behaviors > 0).then_some((s.time_min, s.time_max));
+            let (span, span_sub) = match time_range {
                 Some((lo, hi)) => {
                     let (a, b) = (format::date(lo), format::date(hi));
                     // Month-day when the year is the same, so the line fits the card.
@@ -222,7 +227,7 @@ fn figures_ui(ui: &mut Ui, data: &LoadedData) {
                 ui.set_width(half);
                 ui.label(RichText::new("Behaviours by action").strong().color(p.text_strong));
                 let bars: Vec<(String, u64, egui::Color32)> =
-                    s.by_action.iter().map(|(a, n)| (a.name().to_string(), *n, p.action(*a))).collect();
+                    s.by_action.iter().map(|(a, n)| (a.clone(), *n, p.action(Action::parse(a).unwrap_or(Action::Other)))).collect();
                 category_chart_ui(ui, "by_action", &bars);
             });
             ui.add_space(GAP_L);
@@ -236,7 +241,7 @@ fn figures_ui(ui: &mut Ui, data: &LoadedData) {
                         .by_scenario
                         .iter()
                         .enumerate()
-                        .map(|(i, (sc, n))| (sc.name().to_string(), *n, theme::series_colour(i + 5)))
+                        .map(|(i, (sc, n))| (sc.clone(), *n, theme::series_colour(i + 5)))
                         .collect();
                     category_chart_ui(ui, "by_scenario", &bars);
                 }
@@ -249,8 +254,8 @@ fn figures_ui(ui: &mut Ui, data: &LoadedData) {
                 ui.label(format!(
                     "{} impressions, {} clicked ({:.2}% CTR)",
                     format::count(s.impressions),
-                    format::count(s.clicked_impressions),
-                    100.0 * s.clicked_impressions as f64 / s.impressions as f64
+                    format::count(s.clicks_on_impressions),
+                    100.0 * s.clicks_on_impressions as f64 / s.impressions as f64
                 ));
             });
         }
@@ -259,7 +264,7 @@ fn figures_ui(ui: &mut Ui, data: &LoadedData) {
 
 fn seq_len_plot_ui(ui: &mut Ui, data: &LoadedData) {
     let p = Palette::of(ui);
-    let all = &data.summary.seq_len_hist;
+    let all = &data.stats.seq_len_hist;
     let first = all.iter().position(|b| b.count > 0).unwrap_or(0);
     let last = all.iter().rposition(|b| b.count > 0).map_or(0, |i| i + 1);
     let bins = all[first..last.max(first)].to_vec();
@@ -307,7 +312,7 @@ fn category_chart_ui(ui: &mut Ui, id: &str, bars: &[(String, u64, egui::Color32)
             names.get(i as usize).cloned().unwrap_or_default()
         })
         .show_axes([false, true])
-        .include_x(max * 1.25)
+        .include_x(max * 1.5)
         .show(ui, |plot| {
             for (i, (name, n, colour)) in bars.iter().enumerate() {
                 let bar = Bar::new(i as f64, *n as f64).width(0.7).name(format!("{name}: {}", format::count(*n)));
@@ -416,13 +421,13 @@ impl DataPanel {
                     let role = &mut mapping.roles[c];
                     ui.name_inputs(format!("Role of column {}", c + 1), |ui| {
                         egui::ComboBox::from_id_salt(("role", c)).selected_text(role.name()).width(96.0).show_ui(ui, |ui| {
-                            for r in ColumnRole::ALL {
-                                ui.selectable_value(role, r, r.name()).on_hover_text(r.help());
+                            for r in Role::ALL {
+                                ui.selectable_value(role, r, r.name()).on_hover_text(mapping::role_help(r));
                             }
                         })
                     })
                     .response
-                    .on_hover_text(format!("What column '{name}' holds. {}", role.help()));
+                    .on_hover_text(format!("What column '{name}' holds. {}", mapping::role_help(*role)));
                 }
                 ui.end_row();
                 for row in &data_rows {
@@ -505,4 +510,17 @@ fn strip_plot_ui(ui: &mut Ui, ds: &Dataset, u: u32) {
                 plot.points(Points::new(a.name(), pts).radius(2.5).color(p.action(*a)));
             }
         });
+}
+
+/// Behaviours of user `u` that enter the LUM sequence (everything but impressions).
+fn lum_seq_len(ds: &Dataset, u: u32) -> usize {
+    ds.user_range(u).filter(|r| !ds.is_impression(*r)).count()
+}
+
+/// `text` with the log's folder left out of the paths it names (`file:line: reason`).
+fn without_folder(text: &str, log: &std::path::Path) -> String {
+    match log.parent().map(|p| p.display().to_string()).filter(|p| !p.is_empty()) {
+        Some(dir) => text.replace(&format!("{dir}{}", std::path::MAIN_SEPARATOR), ""),
+        None => text.to_string(),
+    }
 }

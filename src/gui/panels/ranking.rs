@@ -33,7 +33,7 @@ impl Panel for RankingPanel {
             section(ui, "Queries");
             widgets::text_field(ui, &mut self.search, "Search queries", "search queries", f32::INFINITY, "Filter queries by text.");
             ui.add_space(GAP_M);
-            let n_queries = ws.data.as_ref().map(|d| d.summary.queries).unwrap_or(0);
+            let n_queries = ws.data.as_ref().map(|d| d.stats.queries).unwrap_or(0);
             let sentence = if n_queries > 0 {
                 format!("{} queries in the log. Sorted by NDCG gain or loss once both CTR models are trained.", crate::gui::format::count(n_queries))
             } else {

@@ -79,19 +79,22 @@ impl RunsPanel {
             .enumerate()
             .filter(|(_, r)| f.is_empty() || r.name.to_lowercase().contains(&f) || r.config.values().any(|v| v.to_lowercase().contains(&f)))
             .collect();
-        let metric_keys = metric_columns(&shown);
+        let metric_cols = metric_columns(&shown);
         let mut columns = vec![
-            Column::text("", 18.0),
-            Column::text("run", 200.0),
-            Column::text("model", 130.0),
-            Column::text("tokenizer", 90.0),
-            Column::number("steps", 70.0),
-            Column::text("modified (UTC)", 120.0),
+            Column::text("", 16.0),
+            Column::text("run", 180.0),
+            Column::text("kind", 70.0),
+            Column::text("status", 70.0),
+            Column::text("model", 120.0),
+            Column::number("steps", 60.0),
+            Column::text("created (UTC)", 130.0),
         ];
-        for k in &metric_keys {
-            columns.push(Column { title: k.clone().into(), width: 110.0, align: egui::Align::Max });
+        for (name, _) in &metric_cols {
+            columns.push(Column { title: name.clone().into(), width: 110.0, align: egui::Align::Max });
         }
-        table::header(ui, &columns);
+        let mut protocols: Vec<String> = vec![String::new(); columns.len() - metric_cols.len()];
+        protocols.extend(metric_cols.iter().map(|(_, p)| p.clone()));
+        table::header_with_protocols(ui, &columns, &protocols);
         let clicked = table::rows(ui, "runs_table", &columns, shown.len(), TABLE_HEIGHT, None, |i| {
             let (idx, r) = shown[i];
             let selected = ws.is_run_selected(r);
@@ -101,16 +104,23 @@ impl RunsPanel {
                 (Some(d), None) => format!("d{d}"),
                 _ => "–".into(),
             };
+            let status_colour = match r.summary.status.as_str() {
+                "finished" => p.positive,
+                "running" => p.accent,
+                "failed" | "interrupted" => p.error,
+                _ => p.text_weak,
+            };
             let mut cells = vec![
                 if selected { Cell::Coloured("●".into(), theme::series_colour(idx)) } else { Cell::Coloured("○".into(), p.text_weak) },
                 Cell::Mono(r.name.clone()),
+                Cell::Text(r.summary.kind.clone()),
+                Cell::Chip(r.summary.status.clone(), status_colour),
                 Cell::Text(model),
-                Cell::Text(r.config_any(&["tokenizer.strategy", "strategy"]).unwrap_or("–").to_string()),
                 Cell::Text(r.last_step().map(format::count).unwrap_or_else(|| "–".into())),
-                Cell::Text(r.modified_unix.map(format::datetime).unwrap_or_default()),
+                Cell::Text(r.summary.created_unix.map(format::datetime).unwrap_or_default()),
             ];
-            for k in &metric_keys {
-                cells.push(Cell::Mono(finals.get(k).map(|v| format!("{v:.4}")).unwrap_or_else(|| "–".into())));
+            for (name, _) in &metric_cols {
+                cells.push(Cell::Mono(finals.iter().find(|m| m.name == *name).map(|m| format!("{:.4}", m.value)).unwrap_or_else(|| "–".into())));
             }
             cells
         });
@@ -129,18 +139,24 @@ impl RunsPanel {
     }
 }
 
-/// The metric keys worth a column: losses and ranking/CTR metrics first, at most [`MAX_METRIC_COLUMNS`].
-fn metric_columns(runs: &[(usize, &RunInfo)]) -> Vec<String> {
-    let mut keys: Vec<String> = runs.iter().flat_map(|(_, r)| r.final_metrics().into_keys()).collect();
-    keys.sort();
-    keys.dedup();
-    let rank = |k: &String| {
-        let k = k.to_lowercase();
-        ["auc", "ndcg", "hr@", "loss"].iter().position(|m| k.contains(m)).unwrap_or(9)
+/// The metrics worth a column, with the protocol of their first occurrence: ranking and
+/// CTR metrics first, then losses; at most [`MAX_METRIC_COLUMNS`].
+fn metric_columns(runs: &[(usize, &RunInfo)]) -> Vec<(String, String)> {
+    let mut cols: Vec<(String, String)> = Vec::new();
+    for (_, r) in runs {
+        for m in r.final_metrics() {
+            if !cols.iter().any(|(n, _)| *n == m.name) {
+                cols.push((m.name, m.protocol));
+            }
+        }
+    }
+    let rank = |name: &str| {
+        let n = name.to_lowercase();
+        ["auc", "ndcg", "hr@", "loss"].iter().position(|m| n.contains(m)).unwrap_or(9)
     };
-    keys.sort_by_key(rank);
-    keys.truncate(MAX_METRIC_COLUMNS);
-    keys
+    cols.sort_by(|a, b| rank(&a.0).cmp(&rank(&b.0)).then_with(|| a.0.cmp(&b.0)));
+    cols.truncate(MAX_METRIC_COLUMNS);
+    cols
 }
 
 fn curves_ui(ui: &mut Ui, selected: &[(usize, &RunInfo)]) {

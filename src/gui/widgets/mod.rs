@@ -18,16 +18,23 @@ pub fn chip(ui: &mut Ui, text: &str, colour: Color32) -> Response {
 
 /// A chip with explicit text and fill colours.
 pub fn chip_with_fill(ui: &mut Ui, text: &str, colour: Color32, fill: Color32) -> Response {
-    let font = FontId::proportional(theme::SMALL_SIZE + 0.5);
-    let galley = ui.painter().layout_no_wrap(text.to_owned(), font, colour);
+    chip_fit(ui, text, colour, fill, f32::INFINITY)
+}
+
+/// A chip at most `max_width` wide: longer text is cut with "…" (the full text is its tooltip).
+pub fn chip_fit(ui: &mut Ui, text: &str, colour: Color32, fill: Color32, max_width: f32) -> Response {
     let pad = vec2(6.0, 2.0);
+    let mut job = egui::text::LayoutJob::simple_singleline(text.to_owned(), FontId::proportional(theme::SMALL_SIZE + 0.5), colour);
+    job.wrap = egui::text::TextWrapping::truncate_at_width((max_width - 2.0 * pad.x).max(8.0));
+    let galley = ui.painter().layout_job(job);
+    let elided = galley.elided;
     let (rect, response) = ui.allocate_exact_size(galley.size() + 2.0 * pad, Sense::hover());
     if ui.is_rect_visible(rect) {
         ui.painter().rect_filled(rect, RADIUS, fill);
         ui.painter().galley(rect.min + pad, galley, colour);
     }
     response.widget_info(|| WidgetInfo::labeled(Role::Label, true, text));
-    response
+    if elided { response.on_hover_text(text) } else { response }
 }
 
 /// A grey badge naming the protocol of a metric ("full", "sampled100", "test").
@@ -113,14 +120,15 @@ pub fn primary_button(text: &str) -> egui::Button<'_> {
 }
 
 /// A label and a value on one line, the value right-aligned (settings summaries, key figures).
-pub fn key_value(ui: &mut Ui, key: &str, value: impl Into<egui::WidgetText>) {
+pub fn key_value(ui: &mut Ui, key: &str, value: impl Into<egui::WidgetText>) -> Response {
     let p = Palette::of(ui);
     ui.horizontal(|ui| {
         ui.label(RichText::new(key).color(p.text_weak));
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             ui.label(value);
         });
-    });
+    })
+    .response
 }
 
 /// A thin horizontal bar of `fraction` of the available width (usage bars, Δ bars).

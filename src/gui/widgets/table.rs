@@ -70,12 +70,15 @@ pub fn rows(
 ) -> Option<usize> {
     let mut clicked = None;
     let width: f32 = columns.iter().map(|c| c.width).sum::<f32>() + CELL_GAP * columns.len() as f32;
+    // `show_rows` adds the item spacing to the row height when it picks the visible rows,
+    // so the spacing must already be zero here, not only inside.
+    let previous_spacing = ui.spacing().item_spacing.y;
+    ui.spacing_mut().item_spacing.y = 0.0;
     egui::ScrollArea::vertical().id_salt(id_salt).max_height(max_height).auto_shrink([false, true]).show_rows(
         ui,
         ROW_HEIGHT,
         n_rows,
         |ui, range| {
-            ui.spacing_mut().item_spacing.y = 0.0;
             for i in range {
                 let (rect, response) = ui.allocate_exact_size(vec2(width.max(ui.available_width()), ROW_HEIGHT), Sense::click());
                 let v = ui.visuals();
@@ -112,7 +115,8 @@ pub fn rows(
                             ui.add(egui::Label::new(RichText::new(t).color(colour)).truncate().selectable(false));
                         }
                         Cell::Chip(t, colour) => {
-                            crate::gui::widgets::chip(ui, &t, colour);
+                            let fill = Palette::of(ui).tint(colour);
+                            crate::gui::widgets::chip_fit(ui, &t, colour, fill, c.width);
                         }
                         Cell::Empty => {}
                     });
@@ -120,6 +124,7 @@ pub fn rows(
             }
         },
     );
+    ui.spacing_mut().item_spacing.y = previous_spacing;
     clicked
 }
 
@@ -134,4 +139,35 @@ fn cell_ui(ui: &mut Ui, column: &Column, add: impl FnOnce(&mut Ui)) {
 /// Convenience: text for a cell from anything displayable.
 pub fn text(s: impl Into<String>) -> Cell {
     Cell::Text(s.into())
+}
+
+/// Column titles with a line of grey protocol badges under them (empty strings leave a gap).
+pub fn header_with_protocols(ui: &mut Ui, columns: &[Column], protocols: &[String]) {
+    let p = Palette::of(ui);
+    ui.horizontal(|ui| {
+        ui.spacing_mut().item_spacing.x = CELL_GAP;
+        for c in columns {
+            cell_ui(ui, c, |ui| {
+                ui.label(RichText::new(c.title.as_ref()).size(theme::SMALL_SIZE).color(p.text_weak).strong());
+            });
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.spacing_mut().item_spacing.x = CELL_GAP;
+        for (c, protocol) in columns.iter().zip(protocols) {
+            cell_ui(ui, c, |ui| {
+                if !protocol.is_empty() {
+                    // Roughly 6 points per small character; the full text is in the tooltip.
+                    let max_chars = ((c.width / 6.0) as usize).max(4);
+                    let shown: String = if protocol.chars().count() > max_chars {
+                        protocol.chars().take(max_chars - 1).chain(std::iter::once('…')).collect()
+                    } else {
+                        protocol.clone()
+                    };
+                    crate::gui::widgets::badge(ui, &shown).on_hover_text(format!("{}: {protocol}", c.title));
+                }
+            });
+        }
+    });
+    ui.separator();
 }
