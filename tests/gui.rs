@@ -24,12 +24,36 @@ mod fixture {
     use super::*;
 
     pub const CATEGORIES: [(&str, [&str; 3], [&str; 3]); 6] = [
-        ("shoes", ["Stride", "Peak", "Nimbus"], ["running shoes", "trail shoes", "sneakers"]),
-        ("phones", ["Orion", "Pixelo", "Kite"], ["cheap phone", "phone 128gb", "android phone"]),
-        ("coffee", ["Roastery", "Bean&Co", "Morning"], ["espresso beans", "coffee grinder", "decaf"]),
-        ("books", ["Penfold", "Inkwell", "Atlas"], ["sci-fi novel", "cookbook", "history book"]),
-        ("outdoor", ["Ridge", "Canopy", "Trek"], ["tent 2 person", "sleeping bag", "headlamp"]),
-        ("kitchen", ["Ferro", "Cucina", "Blade"], ["chef knife", "cast iron pan", "kettle"]),
+        (
+            "shoes",
+            ["Stride", "Peak", "Nimbus"],
+            ["running shoes", "trail shoes", "sneakers"],
+        ),
+        (
+            "phones",
+            ["Orion", "Pixelo", "Kite"],
+            ["cheap phone", "phone 128gb", "android phone"],
+        ),
+        (
+            "coffee",
+            ["Roastery", "Bean&Co", "Morning"],
+            ["espresso beans", "coffee grinder", "decaf"],
+        ),
+        (
+            "books",
+            ["Penfold", "Inkwell", "Atlas"],
+            ["sci-fi novel", "cookbook", "history book"],
+        ),
+        (
+            "outdoor",
+            ["Ridge", "Canopy", "Trek"],
+            ["tent 2 person", "sleeping bag", "headlamp"],
+        ),
+        (
+            "kitchen",
+            ["Ferro", "Cucina", "Blade"],
+            ["chef knife", "cast iron pan", "kettle"],
+        ),
     ];
     const ITEMS_PER_CATEGORY: usize = 10;
     const NOUNS: [&str; 6] = ["runner", "phone", "beans", "novel", "tent", "pan"];
@@ -53,27 +77,41 @@ mod fixture {
             for k in 0..ITEMS_PER_CATEGORY {
                 let brand = brands[k % 3];
                 let price = 5.0 + rng.below(200) as f64 + 0.99;
-                items.push_str(&format!("i{:03},{brand} {} {},{cat},{brand},{price:.2}\n", c * 100 + k, NOUNS[c], 100 + k * 7));
+                items.push_str(&format!(
+                    "i{:03},{brand} {} {},{cat},{brand},{price:.2}\n",
+                    c * 100 + k,
+                    NOUNS[c],
+                    100 + k * 7
+                ));
             }
         }
         std::fs::write(dir.join("items.csv"), items).unwrap();
-        let mut log = String::from("user_id,timestamp,item_id,action,query,scenario,position,label\n");
+        let mut log =
+            String::from("user_id,timestamp,item_id,action,query,scenario,position,label\n");
         let mut good = 0;
         for u in 0..users {
             let favourite = rng.index(CATEGORIES.len());
             let mut t = T0 + rng.below(86_400 * 3) as i64;
             let sessions = 2 + rng.index(6);
             for _ in 0..sessions {
-                let cat = if rng.chance(0.6) { favourite } else { rng.index(CATEGORIES.len()) };
+                let cat = if rng.chance(0.6) {
+                    favourite
+                } else {
+                    rng.index(CATEGORIES.len())
+                };
                 let (_, _, queries) = CATEGORIES[cat];
-                let item = |rng: &mut Rng| format!("i{:03}", cat * 100 + rng.index(ITEMS_PER_CATEGORY));
+                let item =
+                    |rng: &mut Rng| format!("i{:03}", cat * 100 + rng.index(ITEMS_PER_CATEGORY));
                 if rng.chance(0.5) {
                     let q = queries[rng.index(3)];
                     for pos in 1..=3 {
                         t += 5;
                         let ad = item(&mut rng);
                         let clicked = rng.chance(0.3 / pos as f64);
-                        log.push_str(&format!("u{u:03},{t},{ad},impression,{q},search,{pos},{}\n", clicked as u8));
+                        log.push_str(&format!(
+                            "u{u:03},{t},{ad},impression,{q},search,{pos},{}\n",
+                            clicked as u8
+                        ));
                         good += 1;
                         if clicked {
                             t += 3;
@@ -83,14 +121,21 @@ mod fixture {
                     }
                     for _ in 0..1 + rng.index(3) {
                         t += 30 + rng.below(300) as i64;
-                        log.push_str(&format!("u{u:03},{t},{},click,{q},search,,\n", item(&mut rng)));
+                        log.push_str(&format!(
+                            "u{u:03},{t},{},click,{q},search,,\n",
+                            item(&mut rng)
+                        ));
                         good += 1;
                     }
                 } else {
                     for _ in 0..2 + rng.index(5) {
                         t += 20 + rng.below(600) as i64;
-                        let action = ["click", "click", "click", "cart", "fav", "buy"][rng.index(6)];
-                        log.push_str(&format!("u{u:03},{t},{},{action},,feed,,\n", item(&mut rng)));
+                        let action =
+                            ["click", "click", "click", "cart", "fav", "buy"][rng.index(6)];
+                        log.push_str(&format!(
+                            "u{u:03},{t},{},{action},,feed,,\n",
+                            item(&mut rng)
+                        ));
                         good += 1;
                     }
                 }
@@ -100,7 +145,13 @@ mod fixture {
         log.push_str("u000,yesterday,i001,click,,feed,,\n");
         let path = dir.join("behaviors.csv");
         std::fs::write(&path, log).unwrap();
-        Written { path, users: users as u64, good_rows: good, bad_rows: 1, items: (CATEGORIES.len() * ITEMS_PER_CATEGORY) as u64 }
+        Written {
+            path,
+            users: users as u64,
+            good_rows: good,
+            bad_rows: 1,
+            items: (CATEGORIES.len() * ITEMS_PER_CATEGORY) as u64,
+        }
     }
 
     /// Two run folders with configs, metrics and fixed modification times.
@@ -109,21 +160,31 @@ mod fixture {
         for (name, d, slope) in [("lum-d32", 32, 0.8), ("lum-d64", 64, 1.1)] {
             let run = dir.join(name);
             std::fs::create_dir_all(&run).unwrap();
-            let config = format!("{{\"model\":{{\"d_model\":{d},\"n_layers\":2}},\"tokenizer\":{{\"strategy\":\"id\"}},\"steps\":200}}");
+            let config = format!(
+                "{{\"model\":{{\"d_model\":{d},\"n_layers\":2}},\"tokenizer\":{{\"strategy\":\"id\"}},\"steps\":200}}"
+            );
             std::fs::write(run.join("config.json"), config).unwrap();
             let mut metrics = String::new();
             for step in (0..=200).step_by(10) {
                 let loss = 6.0 - slope * (1.0 + step as f64).ln() * 0.6;
                 metrics.push_str(&format!("{{\"step\":{step},\"loss\":{loss:.4}}}\n"));
                 if step % 50 == 0 {
-                    metrics.push_str(&format!("{{\"step\":{step},\"eval\":{{\"ndcg@10_full\":{:.4}}}}}\n", 0.02 + 0.0004 * step as f64 * slope));
+                    metrics.push_str(&format!(
+                        "{{\"step\":{step},\"eval\":{{\"ndcg@10_full\":{:.4}}}}}\n",
+                        0.02 + 0.0004 * step as f64 * slope
+                    ));
                 }
             }
             std::fs::write(run.join("metrics.jsonl"), metrics).unwrap();
             // Fixed times so the "modified" column is the same on every machine.
             let when = std::time::UNIX_EPOCH + Duration::from_secs(1_709_900_000 + d as u64);
             for f in ["config.json", "metrics.jsonl"] {
-                std::fs::File::options().write(true).open(run.join(f)).unwrap().set_modified(when).unwrap();
+                std::fs::File::options()
+                    .write(true)
+                    .open(run.join(f))
+                    .unwrap()
+                    .set_modified(when)
+                    .unwrap();
             }
             out.push(run);
         }
@@ -139,7 +200,10 @@ fn loaded_workspace(dir: &Path, runs: Option<&Path>) -> (Workspace, fixture::Wri
         ws.runs_dir = dir.join("runs");
         ws.runs.clear();
     }
-    ws.device = DeviceInfo { name: "CPU".into(), threads: 2 };
+    ws.device = DeviceInfo {
+        name: "CPU".into(),
+        threads: 2,
+    };
     // The fingerprint hashes the temporary path: make it the same on every run.
     if let Some(data) = ws.data.as_mut() {
         data.report.fingerprint = "5a85fcd3f9f336ab".into();
@@ -150,18 +214,26 @@ fn loaded_workspace(dir: &Path, runs: Option<&Path>) -> (Workspace, fixture::Wri
 fn empty_workspace(dir: &Path) -> Workspace {
     let mut ws = Workspace::new(dir.join("runs"));
     ws.runs_scanned = true;
-    ws.device = DeviceInfo { name: "CPU".into(), threads: 2 };
+    ws.device = DeviceInfo {
+        name: "CPU".into(),
+        threads: 2,
+    };
     ws
 }
 
 /// An accesskit-only harness (no rendering) over `ws`.
 fn harness(ws: Workspace) -> Harness<'static, LumApp> {
-    Harness::builder().with_size(SNAP_SIZE).build_eframe(move |cc| LumApp::from_workspace(&cc.egui_ctx, ws))
+    Harness::builder()
+        .with_size(SNAP_SIZE)
+        .build_eframe(move |cc| LumApp::from_workspace(&cc.egui_ctx, ws))
 }
 
 /// A rendering harness over `ws` (for snapshots).
 fn wgpu_harness(ws: Workspace) -> Harness<'static, LumApp> {
-    Harness::builder().with_size(SNAP_SIZE).wgpu().build_eframe(move |cc| LumApp::from_workspace(&cc.egui_ctx, ws))
+    Harness::builder()
+        .with_size(SNAP_SIZE)
+        .wgpu()
+        .build_eframe(move |cc| LumApp::from_workspace(&cc.egui_ctx, ws))
 }
 
 fn nav(h: &mut Harness<'_, LumApp>, id: PanelId) {
@@ -174,7 +246,10 @@ fn nav(h: &mut Harness<'_, LumApp>, id: PanelId) {
 fn run_until(h: &mut Harness<'_, LumApp>, what: &str, done: impl Fn(&LumApp) -> bool) {
     let start = Instant::now();
     while !done(h.state()) {
-        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
         h.step();
     }
@@ -237,7 +312,10 @@ fn empty_states_say_what_is_missing() {
     h.run();
     assert_eq!(h.state().current_panel(), PanelId::Train);
     nav(&mut h, PanelId::Ranking);
-    assert!(h.query_by_label_contains("Run the CTR stage first").is_some());
+    assert!(
+        h.query_by_label_contains("Run the CTR stage first")
+            .is_some()
+    );
     nav(&mut h, PanelId::Runs);
     assert!(h.query_by_label("No runs yet").is_some());
 }
@@ -256,7 +334,13 @@ fn data_panel_shows_the_loaded_figures_and_a_users_timeline() {
     h.run();
     nav(&mut h, PanelId::Data);
     assert!(h.query_by_label("40").is_some(), "the users card shows 40");
-    assert!(h.query_by_label("behaviors.csv:799: timestamp `yesterday` is not a number or ISO 8601 date").is_some(), "the bad row is listed");
+    assert!(
+        h.query_by_label(
+            "behaviors.csv:799: timestamp `yesterday` is not a number or ISO 8601 date"
+        )
+        .is_some(),
+        "the bad row is listed"
+    );
     assert!(h.query_by_label("Timeline").is_some());
     // Search for a user, then pick them from the list.
     h.get_by_label("Search users").focus();
@@ -277,12 +361,27 @@ fn loading_runs_as_a_job_and_unknown_headers_get_a_mapping_step() {
     // Semicolons and a header no preset knows: the engine declines, the mapping step takes over.
     let path = dir.path().join("export.csv");
     std::fs::write(&path, "who;when;what;did\nu1;1511544070;i100;view\nu1;1511544170;i101;buy\nu2;1511544270;i100;cart\n").unwrap();
-    let opts = AppOptions { data: Some(path.clone()), run: Some(dir.path().join("runs").join("none")) };
-    let mut h = Harness::builder().with_size(SNAP_SIZE).build_eframe(move |cc| LumApp::new(&cc.egui_ctx, opts));
-    run_until(&mut h, "the mapping step", |app| app.workspace().mapping.is_some());
+    let opts = AppOptions {
+        data: Some(path.clone()),
+        run: Some(dir.path().join("runs").join("none")),
+    };
+    let mut h = Harness::builder()
+        .with_size(SNAP_SIZE)
+        .build_eframe(move |cc| LumApp::new(&cc.egui_ctx, opts));
+    run_until(&mut h, "the mapping step", |app| {
+        app.workspace().mapping.is_some()
+    });
     assert_eq!(h.state().current_panel(), PanelId::Data);
-    assert!(h.query_by_label("○ map a column to: user_id, timestamp, item_id").is_some());
-    for (column, role) in [(1, "user_id"), (2, "timestamp"), (3, "item_id"), (4, "action")] {
+    assert!(
+        h.query_by_label("○ map a column to: user_id, timestamp, item_id")
+            .is_some()
+    );
+    for (column, role) in [
+        (1, "user_id"),
+        (2, "timestamp"),
+        (3, "item_id"),
+        (4, "action"),
+    ] {
         h.get_by_label(&format!("Role of column {column}")).click();
         h.run();
         h.get_by_role_and_label(Role::Button, role).click();
@@ -290,10 +389,15 @@ fn loading_runs_as_a_job_and_unknown_headers_get_a_mapping_step() {
     }
     assert!(h.query_by_label("● ready to load").is_some());
     h.get_by_label("Load with this mapping").click();
-    run_until(&mut h, "the mapped load", |app| app.workspace().data.is_some());
+    run_until(&mut h, "the mapped load", |app| {
+        app.workspace().data.is_some()
+    });
     let ws = h.state().workspace();
     let data = ws.data.as_ref().unwrap();
-    assert_eq!((data.stats.users, data.stats.items, data.stats.behaviors), (2, 2, 3));
+    assert_eq!(
+        (data.stats.users, data.stats.items, data.stats.behaviors),
+        (2, 2, 3)
+    );
     assert!(ws.mapping.is_none());
 }
 
@@ -305,16 +409,31 @@ fn engine_buttons_show_a_notice_until_the_engines_are_wired() {
     h.run();
     h.get_by_label("Run the whole flow ▶").click();
     h.run();
-    assert!(h.state().workspace().notice.as_ref().unwrap().text.contains("flow runner"));
+    assert!(
+        h.state()
+            .workspace()
+            .notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("flow runner")
+    );
     nav(&mut h, PanelId::Train);
     h.get_by_label("tiny").click();
     h.run();
     h.get_by_label("Start").click();
     h.run();
     let notice = h.state().workspace().notice.clone().unwrap();
-    assert!(notice.text.contains("pre-training engine is not wired"), "{}", notice.text);
+    assert!(
+        notice.text.contains("pre-training engine is not wired"),
+        "{}",
+        notice.text
+    );
     // Once in the notice banner, once as the status bar's last event.
-    assert_eq!(h.query_all_by_label_contains("pre-training engine").count(), 2);
+    assert_eq!(
+        h.query_all_by_label_contains("pre-training engine").count(),
+        2
+    );
     h.get_by_label("Dismiss").click();
     h.run();
     assert!(h.state().workspace().notice.is_none());
@@ -325,7 +444,10 @@ fn runs_panel_lists_selects_and_diffs_run_folders() {
     let dir = tempfile::tempdir().unwrap();
     let runs = fixture::write_runs(&dir.path().join("runs"));
     let mut ws = headless_workspace(None, Some(&runs[0])).unwrap();
-    ws.device = DeviceInfo { name: "CPU".into(), threads: 2 };
+    ws.device = DeviceInfo {
+        name: "CPU".into(),
+        threads: 2,
+    };
     let mut h = harness(ws);
     h.run();
     nav(&mut h, PanelId::Runs);
@@ -334,15 +456,21 @@ fn runs_panel_lists_selects_and_diffs_run_folders() {
     h.get_by_role_and_label(Role::Button, "lum-d64").click();
     h.run();
     assert_eq!(h.state().workspace().selected_runs.len(), 2);
-    assert!(h.query_by_label("model.d_model").is_some(), "the config diff names the differing key");
-    assert!(h.query_by_label("tokenizer.strategy").is_none(), "identical settings are not listed");
+    assert!(
+        h.query_by_label("model.d_model").is_some(),
+        "the config diff names the differing key"
+    );
+    assert!(
+        h.query_by_label("tokenizer.strategy").is_none(),
+        "identical settings are not listed"
+    );
 }
 
 fn snapshot_all(h: &mut Harness<'_, LumApp>, prefix: &str) {
     for id in PanelId::ALL {
         h.state_mut().set_panel(id);
         h.run();
-        h.snapshot(&format!("{prefix}_{}", id.file_stem()));
+        h.snapshot(format!("{prefix}_{}", id.file_stem()));
     }
 }
 
@@ -371,7 +499,7 @@ fn snapshots_of_empty_states_in_the_light_theme() {
     for id in [PanelId::Flow, PanelId::Data, PanelId::Attention] {
         h.state_mut().set_panel(id);
         h.run();
-        h.snapshot(&format!("empty_light_{}", id.file_stem()));
+        h.snapshot(format!("empty_light_{}", id.file_stem()));
     }
 }
 
@@ -380,16 +508,40 @@ fn render_panels_writes_one_png_per_panel() {
     let dir = tempfile::tempdir().unwrap();
     let written = fixture::write(dir.path(), 40, 7);
     // LUMLAB_SHOTS=/tmp/shots keeps the images for a look; LUMLAB_SHOTS_DATA=LOG renders another log.
-    let out = std::env::var_os("LUMLAB_SHOTS").map(PathBuf::from).unwrap_or_else(|| dir.path().join("shots"));
-    let data = std::env::var_os("LUMLAB_SHOTS_DATA").map(PathBuf::from).unwrap_or(written.path);
+    let out = std::env::var_os("LUMLAB_SHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("shots"));
+    let data = std::env::var_os("LUMLAB_SHOTS_DATA")
+        .map(PathBuf::from)
+        .unwrap_or(written.path);
     let paths = lumlab::gui::render_panels(&out, Some(&data), 1600.0, 1000.0).unwrap();
-    let names: Vec<String> = paths.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
-    assert_eq!(names, ["flow.png", "data.png", "tokens.png", "train.png", "attention.png", "ranking.png", "runs.png"]);
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "flow.png",
+            "data.png",
+            "tokens.png",
+            "train.png",
+            "attention.png",
+            "ranking.png",
+            "runs.png"
+        ]
+    );
     for p in &paths {
         let img = image::open(p).unwrap().to_rgba8();
         assert_eq!(img.dimensions(), (1600, 1000), "{}", p.display());
-        let lumas: Vec<u32> = img.pixels().map(|px| px.0[0] as u32 + px.0[1] as u32 + px.0[2] as u32).collect();
-        let distinct = lumas.iter().collect::<std::collections::BTreeSet<_>>().len();
+        let lumas: Vec<u32> = img
+            .pixels()
+            .map(|px| px.0[0] as u32 + px.0[1] as u32 + px.0[2] as u32)
+            .collect();
+        let distinct = lumas
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
         assert!(distinct > 20, "{} looks blank", p.display());
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::gui::chrome;
 use crate::gui::command::Command;
+use crate::gui::format;
 use crate::gui::jobs::{JobHandle, Waker, spawn_job};
 use crate::gui::loader::{self, LoadOutcome};
 use crate::gui::mapping::ColumnMapping;
@@ -16,7 +17,6 @@ use crate::gui::panels::{self, Panel, PanelCx};
 use crate::gui::runs::{self, RunInfo};
 use crate::gui::theme;
 use crate::gui::workspace::{JobView, LoadedData, Notice, PanelId, Workspace};
-use crate::gui::format;
 
 /// Time budget per frame for applying job events.
 const DRAIN_BUDGET: Duration = Duration::from_millis(10);
@@ -87,7 +87,12 @@ impl LumApp {
         LumApp {
             workspace,
             panels: panels::all_panels(),
-            shell: Shell { current: PanelId::Flow, dark: true, help_open: false, jobs_open: false },
+            shell: Shell {
+                current: PanelId::Flow,
+                dark: true,
+                help_open: false,
+                jobs_open: false,
+            },
             commands: Vec::new(),
             background: Background::default(),
             waker: Arc::new(move || repaint_ctx.request_repaint()),
@@ -189,8 +194,15 @@ impl LumApp {
             old.cancel();
         }
         self.workspace.data_error = None;
-        let name = format!("load {}", path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default());
-        match spawn_job("load-data", self.waker.clone(), move |sink| loader::load_job(&path, mapping, sink)) {
+        let name = format!(
+            "load {}",
+            path.file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        );
+        match spawn_job("load-data", self.waker.clone(), move |sink| {
+            loader::load_job(&path, mapping, sink)
+        }) {
             Ok(job) => {
                 self.workspace.last_event = Some(name);
                 self.background.loader = Some(job);
@@ -201,7 +213,9 @@ impl LumApp {
 
     fn start_scan(&mut self) {
         let dir = self.workspace.runs_dir.clone();
-        match spawn_job("scan-runs", self.waker.clone(), move |_| runs::scan_runs(&dir)) {
+        match spawn_job("scan-runs", self.waker.clone(), move |_| {
+            runs::scan_runs(&dir)
+        }) {
             Ok(job) => self.background.scan = Some(job),
             Err(e) => self.notify(format!("could not scan runs: {e}"), true),
         }
@@ -212,7 +226,8 @@ impl LumApp {
         let out = self.workspace.runs_dir.join("runs_table.csv");
         let job = spawn_job("export-runs", self.waker.clone(), move |_| {
             let refs: Vec<&RunInfo> = runs.iter().collect();
-            crate::util::atomic_write(&out, runs::runs_table_csv(&refs).as_bytes()).map_err(|e| format!("{}: {e}", out.display()))?;
+            crate::util::atomic_write(&out, runs::runs_table_csv(&refs).as_bytes())
+                .map_err(|e| format!("{}: {e}", out.display()))?;
             Ok(out)
         });
         match job {
@@ -228,15 +243,17 @@ impl LumApp {
         let (tx, rx) = mpsc::channel();
         let waker = self.waker.clone();
         // rfd blocks until the dialog closes, so it runs on its own thread.
-        let spawned = std::thread::Builder::new().name("file-dialog".into()).spawn(move || {
-            let picked = rfd::FileDialog::new()
-                .set_title("Open a behaviour log")
-                .add_filter("behaviour logs", &["csv", "tsv", "txt", "dat", "jsonl"])
-                .add_filter("all files", &["*"])
-                .pick_file();
-            let _ = tx.send(picked);
-            waker();
-        });
+        let spawned = std::thread::Builder::new()
+            .name("file-dialog".into())
+            .spawn(move || {
+                let picked = rfd::FileDialog::new()
+                    .set_title("Open a behaviour log")
+                    .add_filter("behaviour logs", &["csv", "tsv", "txt", "dat", "jsonl"])
+                    .add_filter("all files", &["*"])
+                    .pick_file();
+                let _ = tx.send(picked);
+                waker();
+            });
         match spawned {
             Ok(_) => self.background.file_dialog = Some(rx),
             Err(e) => self.notify(format!("could not open the file dialog: {e}"), true),
@@ -259,56 +276,57 @@ impl LumApp {
                 Err(mpsc::TryRecvError::Disconnected) => self.background.file_dialog = None,
             }
         }
-        if let Some(job) = &mut self.background.loader {
-            if let Some(result) = job.drain(deadline) {
-                let elapsed = job.elapsed();
-                self.background.loader = None;
-                match result {
-                    Ok(LoadOutcome::Loaded(data)) => {
-                        let event = format!(
-                            "loaded {}: {} users, {} behaviours in {:.1} s",
-                            data.file_name(),
-                            format::count(data.stats.users),
-                            format::count(data.stats.behaviors),
-                            elapsed.as_secs_f32()
-                        );
-                        self.set_data(data);
-                        self.workspace.last_event = Some(event);
-                    }
-                    Ok(LoadOutcome::NeedsMapping(preview)) => {
-                        self.workspace.last_event = Some("header not recognised: map the columns".into());
-                        self.workspace.mapping = Some(preview);
-                        self.shell.current = PanelId::Data;
-                    }
-                    Err(e) => {
-                        self.workspace.data_error = Some(e.clone());
-                        self.notify(format!("loading failed: {e}"), true);
-                    }
+        if let Some(job) = &mut self.background.loader
+            && let Some(result) = job.drain(deadline)
+        {
+            let elapsed = job.elapsed();
+            self.background.loader = None;
+            match result {
+                Ok(LoadOutcome::Loaded(data)) => {
+                    let event = format!(
+                        "loaded {}: {} users, {} behaviours in {:.1} s",
+                        data.file_name(),
+                        format::count(data.stats.users),
+                        format::count(data.stats.behaviors),
+                        elapsed.as_secs_f32()
+                    );
+                    self.set_data(*data);
+                    self.workspace.last_event = Some(event);
+                }
+                Ok(LoadOutcome::NeedsMapping(preview)) => {
+                    self.workspace.last_event =
+                        Some("header not recognised: map the columns".into());
+                    self.workspace.mapping = Some(preview);
+                    self.shell.current = PanelId::Data;
+                }
+                Err(e) => {
+                    self.workspace.data_error = Some(e.clone());
+                    self.notify(format!("loading failed: {e}"), true);
                 }
             }
         }
-        if let Some(job) = &mut self.background.scan {
-            if let Some(result) = job.drain(deadline) {
-                self.background.scan = None;
-                match result {
-                    Ok(found) => {
-                        self.workspace.runs = found;
-                        self.workspace.runs_scanned = true;
-                    }
-                    Err(e) => {
-                        self.workspace.runs_scanned = true;
-                        self.notify(format!("scanning runs failed: {e}"), true);
-                    }
+        if let Some(job) = &mut self.background.scan
+            && let Some(result) = job.drain(deadline)
+        {
+            self.background.scan = None;
+            match result {
+                Ok(found) => {
+                    self.workspace.runs = found;
+                    self.workspace.runs_scanned = true;
+                }
+                Err(e) => {
+                    self.workspace.runs_scanned = true;
+                    self.notify(format!("scanning runs failed: {e}"), true);
                 }
             }
         }
-        if let Some(job) = &mut self.background.export {
-            if let Some(result) = job.drain(deadline) {
-                self.background.export = None;
-                match result {
-                    Ok(path) => self.notify(format!("wrote {}", path.display()), false),
-                    Err(e) => self.notify(format!("export failed: {e}"), true),
-                }
+        if let Some(job) = &mut self.background.export
+            && let Some(result) = job.drain(deadline)
+        {
+            self.background.export = None;
+            match result {
+                Ok(path) => self.notify(format!("wrote {}", path.display()), false),
+                Err(e) => self.notify(format!("export failed: {e}"), true),
             }
         }
         let view = |j: &dyn JobLike| JobView {
@@ -340,7 +358,10 @@ impl LumApp {
                     cmds.push(Command::ShowPanel(*id));
                 }
             }
-            if i.consume_key(Modifiers::NONE, Key::F1) || i.consume_key(Modifiers::SHIFT, Key::Questionmark) || i.consume_key(Modifiers::NONE, Key::Questionmark) {
+            if i.consume_key(Modifiers::NONE, Key::F1)
+                || i.consume_key(Modifiers::SHIFT, Key::Questionmark)
+                || i.consume_key(Modifiers::NONE, Key::Questionmark)
+            {
                 cmds.push(Command::ToggleHelp);
             }
             if i.consume_key(Modifiers::NONE, Key::Escape) && self.shell.help_open {
@@ -391,31 +412,41 @@ impl eframe::App for LumApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
         self.shortcuts(&ctx);
-        let dropped: Option<PathBuf> = ctx.input(|i| i.raw.dropped_files.first().map(|f| f.path().to_path_buf()));
+        let dropped: Option<PathBuf> =
+            ctx.input(|i| i.raw.dropped_files.first().map(|f| f.path().to_path_buf()));
         if let Some(path) = dropped {
             self.commands.push(Command::ShowPanel(PanelId::Data));
             self.commands.push(Command::LoadData(path));
         }
-        let missing: Vec<Option<&'static str>> = self.panels.iter().map(|p| p.missing(&self.workspace)).collect();
+        let missing: Vec<Option<&'static str>> = self
+            .panels
+            .iter()
+            .map(|p| p.missing(&self.workspace))
+            .collect();
         chrome::top_bar_ui(ui, &self.workspace, &self.shell, &mut self.commands);
         chrome::status_bar_ui(ui, &self.workspace);
         chrome::nav_ui(ui, self.shell.current, &missing, &mut self.commands);
         let current = self.shell.current;
         egui::CentralPanel::no_frame().show(ui, |ui| {
-            if let Some(notice) = &self.workspace.notice {
-                if chrome::notice_ui(ui, notice) {
-                    self.workspace.notice = None;
-                }
+            if let Some(notice) = &self.workspace.notice
+                && chrome::notice_ui(ui, notice)
+            {
+                self.workspace.notice = None;
             }
             if let Some(panel) = self.panels.iter_mut().find(|p| p.id() == current) {
-                let mut cx = PanelCx { workspace: &self.workspace, commands: &mut self.commands };
+                let mut cx = PanelCx {
+                    workspace: &self.workspace,
+                    commands: &mut self.commands,
+                };
                 panel.ui(ui, &mut cx);
             }
         });
         if self.shell.help_open && chrome::help_ui(&ctx) {
             self.shell.help_open = false;
         }
-        if self.shell.jobs_open && chrome::jobs_popover_ui(&ctx, &self.workspace, &mut self.commands) {
+        if self.shell.jobs_open
+            && chrome::jobs_popover_ui(&ctx, &self.workspace, &mut self.commands)
+        {
             self.shell.jobs_open = false;
         }
         chrome::drop_overlay_ui(&ctx);

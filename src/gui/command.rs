@@ -17,7 +17,10 @@ pub enum Command {
     /// Load a log, detecting its format; asks for a mapping when the header is unknown.
     LoadData(PathBuf),
     /// Load a log with an explicit column mapping.
-    LoadMapped { path: PathBuf, mapping: ColumnMapping },
+    LoadMapped {
+        path: PathBuf,
+        mapping: ColumnMapping,
+    },
     /// Leave the column-mapping step without loading.
     CancelMapping,
     /// Stop the data-loading job.
@@ -38,19 +41,29 @@ pub enum Command {
     PauseTraining,
     StopTraining,
     ResumeRun(PathBuf),
-    ComputeAttention { user: u32, queries: Vec<String> },
+    ComputeAttention {
+        user: u32,
+        queries: Vec<String>,
+    },
 }
 
 impl Command {
     /// For commands whose engine is not wired into the GUI yet: the one-line notice to show.
     pub fn missing_engine(&self) -> Option<&'static str> {
         match self {
-            Command::RunWholeFlow => Some("the flow runner (pre-train → post-train → CTR) is not wired into the GUI yet"),
+            Command::RunWholeFlow => {
+                Some("the flow runner (pre-train → post-train → CTR) is not wired into the GUI yet")
+            }
             Command::RunTokenizer(_) => Some("the tokenizer engine is not wired into the GUI yet"),
-            Command::StartTraining(_) | Command::PauseTraining | Command::StopTraining | Command::ResumeRun(_) => {
+            Command::StartTraining(_)
+            | Command::PauseTraining
+            | Command::StopTraining
+            | Command::ResumeRun(_) => {
                 Some("the pre-training engine is not wired into the GUI yet")
             }
-            Command::ComputeAttention { .. } => Some("attention capture is not wired into the GUI yet"),
+            Command::ComputeAttention { .. } => {
+                Some("attention capture is not wired into the GUI yet")
+            }
             _ => None,
         }
     }

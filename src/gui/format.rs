@@ -27,7 +27,11 @@ pub fn compact(n: u64) -> String {
 pub fn duration(secs: f64) -> String {
     let total = secs.max(0.0).round() as u64;
     let (h, m, s) = (total / 3600, (total / 60) % 60, total % 60);
-    if h > 0 { format!("{h}:{m:02}:{s:02}") } else { format!("{m}:{s:02}") }
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
 }
 
 /// A time span in the most readable unit: "45 s", "12 min", "5.2 h", "61.3 days".
@@ -79,7 +83,12 @@ pub fn date(unix_secs: i64) -> String {
 /// A Unix time as UTC date and minute: "2024-03-02 14:05".
 pub fn datetime(unix_secs: i64) -> String {
     let secs_of_day = unix_secs.rem_euclid(SECS_PER_DAY);
-    format!("{} {:02}:{:02}", date(unix_secs), secs_of_day / 3600, (secs_of_day / 60) % 60)
+    format!(
+        "{} {:02}:{:02}",
+        date(unix_secs),
+        secs_of_day / 3600,
+        (secs_of_day / 60) % 60
+    )
 }
 
 /// A fraction as a percentage with no decimals: 0.431 -> "43%".
@@ -119,6 +128,9 @@ mod tests {
             let (y, m, dd) = civil_from_days(d);
             assert_eq!(days_from_civil(y, m, dd), d);
         }
-        assert_eq!(datetime(19_784 * 86_400 + 14 * 3600 + 5 * 60 + 59), "2024-03-02 14:05");
+        assert_eq!(
+            datetime(19_784 * 86_400 + 14 * 3600 + 5 * 60 + 59),
+            "2024-03-02 14:05"
+        );
     }
 }

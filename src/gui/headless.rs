@@ -32,7 +32,10 @@ pub struct RenderOptions {
 
 /// Builds the workspace synchronously: data loaded, runs scanned.
 pub fn headless_workspace(data: Option<&Path>, run: Option<&Path>) -> anyhow::Result<Workspace> {
-    let runs_dir = run.and_then(Path::parent).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_RUNS_DIR));
+    let runs_dir = run
+        .and_then(Path::parent)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_RUNS_DIR));
     let mut ws = Workspace::new(runs_dir);
     ws.runs = runs::scan_runs(&ws.runs_dir).map_err(anyhow::Error::msg)?;
     ws.runs_scanned = true;
@@ -40,7 +43,8 @@ pub fn headless_workspace(data: Option<&Path>, run: Option<&Path>) -> anyhow::Re
         ws.selected_runs.push(run.to_path_buf());
     }
     if let Some(path) = data {
-        let loaded = loader::load_blocking(path).with_context(|| format!("loading {}", path.display()))?;
+        let loaded =
+            loader::load_blocking(path).with_context(|| format!("loading {}", path.display()))?;
         ws.selected_user = (loaded.stats.users > 0).then_some(0);
         ws.data = Some(loaded);
     }
@@ -48,7 +52,13 @@ pub fn headless_workspace(data: Option<&Path>, run: Option<&Path>) -> anyhow::Re
 }
 
 /// Renders every panel of `app` into `<out_dir>/<panel>.png`; returns the paths in panel order.
-pub fn render_workspace(workspace: Workspace, out_dir: &Path, width: f32, height: f32, dark: bool) -> anyhow::Result<Vec<PathBuf>> {
+pub fn render_workspace(
+    workspace: Workspace,
+    out_dir: &Path,
+    width: f32,
+    height: f32,
+    dark: bool,
+) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let mut harness = Harness::builder()
         .with_size(egui::vec2(width, height))
@@ -57,23 +67,42 @@ pub fn render_workspace(workspace: Workspace, out_dir: &Path, width: f32, height
         .build_eframe(move |cc| LumApp::from_workspace(&cc.egui_ctx, workspace));
     if !dark {
         let ctx = harness.ctx.clone();
-        harness.state_mut().apply(&ctx, crate::gui::command::Command::ToggleTheme);
+        harness
+            .state_mut()
+            .apply(&ctx, crate::gui::command::Command::ToggleTheme);
     }
     let mut out = Vec::new();
     for id in PanelId::ALL {
         harness.state_mut().set_panel(id);
         harness.run_steps(SETTLE_FRAMES);
-        let image = harness.render().map_err(anyhow::Error::msg).with_context(|| format!("rendering the {} panel", id.title()))?;
+        let image = harness
+            .render()
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("rendering the {} panel", id.title()))?;
         let path = out_dir.join(format!("{}.png", id.file_stem()));
-        image.save(&path).with_context(|| format!("writing {}", path.display()))?;
+        image
+            .save(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
         out.push(path);
     }
     Ok(out)
 }
 
 /// Renders every panel to `<out_dir>/<panel>.png` at `w`×`h` (dark theme), loading `data` first.
-pub fn render_panels(out_dir: &Path, data: Option<&Path>, w: f32, h: f32) -> anyhow::Result<Vec<PathBuf>> {
-    render_panels_with(&RenderOptions { out_dir: out_dir.to_path_buf(), data: data.map(PathBuf::from), run: None, width: w, height: h, dark: true })
+pub fn render_panels(
+    out_dir: &Path,
+    data: Option<&Path>,
+    w: f32,
+    h: f32,
+) -> anyhow::Result<Vec<PathBuf>> {
+    render_panels_with(&RenderOptions {
+        out_dir: out_dir.to_path_buf(),
+        data: data.map(PathBuf::from),
+        run: None,
+        width: w,
+        height: h,
+        dark: true,
+    })
 }
 
 /// [`render_panels`] with every option.

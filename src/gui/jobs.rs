@@ -57,14 +57,21 @@ pub struct JobSink<T> {
 
 impl<T> Clone for JobSink<T> {
     fn clone(&self) -> Self {
-        JobSink { tx: self.tx.clone(), waker: self.waker.clone(), cancel: self.cancel.clone() }
+        JobSink {
+            tx: self.tx.clone(),
+            waker: self.waker.clone(),
+            cancel: self.cancel.clone(),
+        }
     }
 }
 
 impl<T> JobSink<T> {
     /// Reports progress (`fraction` in 0..=1).
     pub fn progress(&self, fraction: f32, message: impl Into<String>) {
-        self.send(JobEvent::Progress { fraction, message: message.into() });
+        self.send(JobEvent::Progress {
+            fraction,
+            message: message.into(),
+        });
     }
     /// Adds a line to the job's log.
     pub fn log(&self, line: impl Into<String>) {
@@ -146,7 +153,10 @@ impl<T> JobHandle<T> {
                 Err(mpsc::TryRecvError::Empty) => return None,
                 Err(mpsc::TryRecvError::Disconnected) => {
                     self.finished = true;
-                    return Some(Err(format!("{}: the worker stopped without a result", self.name)));
+                    return Some(Err(format!(
+                        "{}: the worker stopped without a result",
+                        self.name
+                    )));
                 }
             }
         }
@@ -162,7 +172,12 @@ impl<T> JobHandle<T> {
                     self.message = message;
                 }
                 Ok(JobEvent::Log(line)) => self.log.push(line),
-                Err(_) => return Err(format!("{}: the worker stopped without a result", self.name)),
+                Err(_) => {
+                    return Err(format!(
+                        "{}: the worker stopped without a result",
+                        self.name
+                    ));
+                }
             }
         }
     }
@@ -176,11 +191,17 @@ where
 {
     let (tx, rx) = mpsc::channel();
     let cancel = CancelToken::new();
-    let sink = JobSink { tx, waker, cancel: cancel.clone() };
-    std::thread::Builder::new().name(name.to_string()).spawn(move || {
-        let result = work(&sink);
-        sink.send(JobEvent::Finished(result));
-    })?;
+    let sink = JobSink {
+        tx,
+        waker,
+        cancel: cancel.clone(),
+    };
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let result = work(&sink);
+            sink.send(JobEvent::Finished(result));
+        })?;
     Ok(JobHandle {
         name: name.to_string(),
         rx,
@@ -233,9 +254,11 @@ mod tests {
 
     #[test]
     fn panicking_worker_still_finishes() {
-        let job = spawn_job("panic-job", no_waker(), |_sink: &JobSink<u32>| -> Result<u32, String> {
-            panic!("boom")
-        })
+        let job = spawn_job(
+            "panic-job",
+            no_waker(),
+            |_sink: &JobSink<u32>| -> Result<u32, String> { panic!("boom") },
+        )
         .unwrap();
         assert!(job.wait().is_err());
     }

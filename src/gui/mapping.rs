@@ -28,7 +28,9 @@ const DELIMITERS: [u8; 4] = [b',', b'\t', b';', b'|'];
 pub fn role_help(role: Role) -> &'static str {
     match role {
         Role::User => "Who acted: any string id (required).",
-        Role::Time => "When: Unix seconds or milliseconds, or an ISO 8601 date and time (required).",
+        Role::Time => {
+            "When: Unix seconds or milliseconds, or an ISO 8601 date and time (required)."
+        }
         Role::Item => "What was acted on: any string id (required).",
         Role::Action => "impression / click / cart / fav / buy (Taobao's pv works too).",
         Role::Query => "The search query of the behaviour, if any.",
@@ -61,15 +63,22 @@ impl ColumnMapping {
 
     /// `Ok` when user, time and item are mapped and no role other than `ignore` repeats.
     pub fn validate(&self) -> Result<(), String> {
-        let missing: Vec<&str> =
-            Role::ALL.iter().filter(|r| role_required(**r) && self.column_of(**r).is_none()).map(|r| r.name()).collect();
+        let missing: Vec<&str> = Role::ALL
+            .iter()
+            .filter(|r| role_required(**r) && self.column_of(**r).is_none())
+            .map(|r| r.name())
+            .collect();
         if !missing.is_empty() {
             return Err(format!("map a column to: {}", missing.join(", ")));
         }
         for role in Role::ALL.iter().filter(|r| **r != Role::Ignore) {
             let n = self.roles.iter().filter(|r| *r == role).count();
             if n > 1 {
-                return Err(format!("{} columns are mapped to {}; keep one", n, role.name()));
+                return Err(format!(
+                    "{} columns are mapped to {}; keep one",
+                    n,
+                    role.name()
+                ));
             }
         }
         Ok(())
@@ -77,7 +86,10 @@ impl ColumnMapping {
 
     /// The roles as the engine's `LoadOptions::roles` takes them.
     pub fn engine_roles(&self) -> Vec<Option<Role>> {
-        self.roles.iter().map(|r| (*r != Role::Ignore).then_some(*r)).collect()
+        self.roles
+            .iter()
+            .map(|r| (*r != Role::Ignore).then_some(*r))
+            .collect()
     }
 }
 
@@ -106,7 +118,10 @@ impl HeaderPreview {
 #[derive(Debug, thiserror::Error)]
 pub enum MapError {
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: {source}", path.display())]
     Csv { path: PathBuf, source: csv::Error },
     #[error("{}: the file is empty", .0.display())]
@@ -133,7 +148,10 @@ pub fn sniff_delimiter(first_line: &str) -> u8 {
 
 /// Reads the first rows of `path` and guesses a mapping; `reason` says why the step is needed.
 pub fn preview(path: &Path, reason: &str) -> Result<HeaderPreview, MapError> {
-    let io = |source| MapError::Io { path: path.to_path_buf(), source };
+    let io = |source| MapError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut reader = BufReader::new(File::open(path).map_err(io)?);
     let mut first = String::new();
     reader.read_line(&mut first).map_err(io)?;
@@ -147,16 +165,29 @@ pub fn preview(path: &Path, reason: &str) -> Result<HeaderPreview, MapError> {
         .has_headers(false)
         .flexible(true)
         .from_path(path)
-        .map_err(|source| MapError::Csv { path: path.to_path_buf(), source })?;
+        .map_err(|source| MapError::Csv {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let mut rows: Vec<Vec<String>> = Vec::new();
     for rec in csv.records().take(PREVIEW_ROWS + 1) {
-        let rec = rec.map_err(|source| MapError::Csv { path: path.to_path_buf(), source })?;
-        rows.push(rec.iter().map(|f| f.trim_start_matches('\u{feff}').to_string()).collect());
+        let rec = rec.map_err(|source| MapError::Csv {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        rows.push(
+            rec.iter()
+                .map(|f| f.trim_start_matches('\u{feff}').to_string())
+                .collect(),
+        );
     }
     let Some(first_row) = rows.first().cloned() else {
         return Err(MapError::Empty(path.to_path_buf()));
     };
-    let guessed: Vec<Role> = first_row.iter().map(|h| Role::from_header(h).unwrap_or(Role::Ignore)).collect();
+    let guessed: Vec<Role> = first_row
+        .iter()
+        .map(|h| Role::from_header(h).unwrap_or(Role::Ignore))
+        .collect();
     // A header names at least one known role, or is all non-numeric text.
     let has_header = guessed.iter().any(|r| *r != Role::Ignore)
         || first_row.iter().all(|f| f.trim().parse::<f64>().is_err());
@@ -164,14 +195,27 @@ pub fn preview(path: &Path, reason: &str) -> Result<HeaderPreview, MapError> {
         (first_row, rows[1..].to_vec())
     } else {
         rows.truncate(PREVIEW_ROWS);
-        ((1..=first_row.len()).map(|i| format!("column {i}")).collect(), rows)
+        (
+            (1..=first_row.len())
+                .map(|i| format!("column {i}"))
+                .collect(),
+            rows,
+        )
     };
-    let roles = if has_header { guessed } else { vec![Role::Ignore; headers.len()] };
+    let roles = if has_header {
+        guessed
+    } else {
+        vec![Role::Ignore; headers.len()]
+    };
     Ok(HeaderPreview {
         path: path.to_path_buf(),
         headers,
         rows: data_rows,
-        guess: ColumnMapping { delimiter, has_header, roles },
+        guess: ColumnMapping {
+            delimiter,
+            has_header,
+            roles,
+        },
         reason: reason.to_string(),
     })
 }
@@ -191,18 +235,34 @@ pub fn load_mapped(
     mapping: &ColumnMapping,
     progress: &mut dyn FnMut(f32) -> bool,
 ) -> Result<(Dataset, LoadReport), MapError> {
-    mapping.validate().map_err(|reason| MapError::Mapping { path: path.to_path_buf(), reason })?;
+    mapping.validate().map_err(|reason| MapError::Mapping {
+        path: path.to_path_buf(),
+        reason,
+    })?;
     let col = |r| mapping.column_of(r);
-    let (Some(c_user), Some(c_time), Some(c_item)) = (col(Role::User), col(Role::Time), col(Role::Item)) else {
-        return Err(MapError::Mapping { path: path.to_path_buf(), reason: "user, time and item are required".into() });
+    let (Some(c_user), Some(c_time), Some(c_item)) =
+        (col(Role::User), col(Role::Time), col(Role::Item))
+    else {
+        return Err(MapError::Mapping {
+            path: path.to_path_buf(),
+            reason: "user, time and item are required".into(),
+        });
     };
-    let file_len = std::fs::metadata(path).map_err(|source| MapError::Io { path: path.to_path_buf(), source })?.len();
+    let file_len = std::fs::metadata(path)
+        .map_err(|source| MapError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
     let mut csv = csv::ReaderBuilder::new()
         .delimiter(mapping.delimiter)
         .has_headers(mapping.has_header)
         .flexible(true)
         .from_path(path)
-        .map_err(|source| MapError::Csv { path: path.to_path_buf(), source })?;
+        .map_err(|source| MapError::Csv {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let mut b = Builder::new();
     b.has_query = col(Role::Query).is_some();
     b.has_scenario = col(Role::Scenario).is_some();
@@ -219,7 +279,10 @@ pub fn load_mapped(
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
                 if e.is_io_error() {
-                    return Err(MapError::Csv { path: path.to_path_buf(), source: e });
+                    return Err(MapError::Csv {
+                        path: path.to_path_buf(),
+                        source: e,
+                    });
                 }
                 bad.bad(line, format!("malformed CSV: {e}"))?;
                 continue;
@@ -227,7 +290,7 @@ pub fn load_mapped(
         }
         rows_read += 1;
         let line = record.position().map_or(0, |p| p.line());
-        if rows_read % PROGRESS_EVERY_ROWS == 0 {
+        if rows_read.is_multiple_of(PROGRESS_EVERY_ROWS) {
             let byte = record.position().map_or(0, |p| p.byte());
             if !progress(byte as f32 / file_len.max(1) as f32) {
                 return Err(MapError::Cancelled);
@@ -235,23 +298,31 @@ pub fn load_mapped(
         }
         let field = |r: Role| col(r).map(|c| record.get(c).unwrap_or("").trim());
         let parsed = (|| -> Result<Row, String> {
-            let (user, item, ts) = (record.get(c_user).unwrap_or("").trim(), record.get(c_item).unwrap_or("").trim(), record.get(c_time).unwrap_or("").trim());
+            let (user, item, ts) = (
+                record.get(c_user).unwrap_or("").trim(),
+                record.get(c_item).unwrap_or("").trim(),
+                record.get(c_time).unwrap_or("").trim(),
+            );
             if user.is_empty() {
                 return Err("empty user_id".into());
             }
             if item.is_empty() {
                 return Err("empty item_id".into());
             }
-            let millis = parse_millis(ts).ok_or_else(|| format!("timestamp `{ts}` is not a number or ISO 8601 date"))?;
+            let millis = parse_millis(ts)
+                .ok_or_else(|| format!("timestamp `{ts}` is not a number or ISO 8601 date"))?;
             let mut row = Row::new(0, millis, 0, Action::Click as u8);
             if let Some(a) = field(Role::Action) {
                 row.action = Action::parse(a).ok_or_else(|| format!("unknown action `{a}`"))? as u8;
             }
             if let Some(s) = field(Role::Scenario) {
-                row.scenario = Scenario::parse(s).ok_or_else(|| format!("unknown scenario `{s}`"))? as u8;
+                row.scenario =
+                    Scenario::parse(s).ok_or_else(|| format!("unknown scenario `{s}`"))? as u8;
             }
             if let Some(p) = field(Role::Position).filter(|p| !p.is_empty()) {
-                row.position = p.parse::<u8>().map_err(|_| format!("position `{p}` is not an integer 0..255"))?;
+                row.position = p
+                    .parse::<u8>()
+                    .map_err(|_| format!("position `{p}` is not an integer 0..255"))?;
             }
             if let Some(l) = field(Role::Label) {
                 row.label = match l.to_ascii_lowercase().as_str() {
@@ -262,12 +333,20 @@ pub fn load_mapped(
                 };
             }
             if let Some(r) = field(Role::Rating).filter(|r| !r.is_empty()) {
-                row.rating = r.parse::<f32>().ok().filter(|v| v.is_finite()).ok_or_else(|| format!("rating `{r}` is not a number"))?;
+                row.rating = r
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| format!("rating `{r}` is not a number"))?;
             }
             row.user = b.users.intern(user);
             row.item = b.items.intern(item);
             if let Some(q) = field(Role::Query) {
-                row.query = if q.is_empty() { NONE } else { b.queries.intern(q) };
+                row.query = if q.is_empty() {
+                    NONE
+                } else {
+                    b.queries.intern(q)
+                };
             }
             Ok(row)
         })();
@@ -280,7 +359,11 @@ pub fn load_mapped(
         return Err(MapError::Data(DataError::NoBehaviours {
             path: path.to_path_buf(),
             skipped: bad.skipped,
-            first: bad.examples.first().cloned().unwrap_or_else(|| "file has no data rows".into()),
+            first: bad
+                .examples
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "file has no data rows".into()),
         }));
     }
     let mut notes = Vec::new();
@@ -293,7 +376,10 @@ pub fn load_mapped(
     let mut rows_skipped = bad.skipped;
     if let Some(ip) = &items_file {
         let mut ib = BadRows::new(ip, false);
-        let file = File::open(ip).map_err(|source| MapError::Io { path: ip.clone(), source })?;
+        let file = File::open(ip).map_err(|source| MapError::Io {
+            path: ip.clone(),
+            source,
+        })?;
         let n = parse::items_table(ip, BufReader::new(file), &mut b, &mut ib)?;
         notes.push(format!("items table {}: {n} items described", ip.display()));
         rows_skipped += ib.skipped;
@@ -311,7 +397,11 @@ pub fn load_mapped(
         format: Format::Native,
         detection: format!(
             "column mapping chosen by the user ({delimiter} delimiter, {})",
-            if mapping.has_header { "header row" } else { "no header row" }
+            if mapping.has_header {
+                "header row"
+            } else {
+                "no header row"
+            }
         ),
         items_file,
         rows_read,
@@ -356,13 +446,27 @@ mod tests {
         assert_eq!(pre.guess.roles[0], Role::User);
         assert!(!pre.recognised(), "`when` and `what` are not known names");
         let mut m = pre.guess.clone();
-        m.roles = vec![Role::User, Role::Time, Role::Item, Role::Action, Role::Query, Role::Scenario, Role::Position, Role::Label];
+        m.roles = vec![
+            Role::User,
+            Role::Time,
+            Role::Item,
+            Role::Action,
+            Role::Query,
+            Role::Scenario,
+            Role::Position,
+            Role::Label,
+        ];
         assert!(!engine_can_load(&m));
         let (ds, report) = load_mapped(&p, &m, &mut |_| true).unwrap();
         assert_eq!(report.rows_read, 6);
         assert_eq!(report.rows_skipped, 1);
         assert_eq!(report.first_errors.len(), 1);
-        assert!(report.first_errors[0].ends_with("log.csv:7: timestamp `oops` is not a number or ISO 8601 date"), "{:?}", report.first_errors);
+        assert!(
+            report.first_errors[0]
+                .ends_with("log.csv:7: timestamp `oops` is not a number or ISO 8601 date"),
+            "{:?}",
+            report.first_errors
+        );
         assert_eq!(ds.n_users(), 2); // u3's only row was bad, so u3 was never interned
         assert_eq!(ds.user_offsets, vec![0, 2, 5]);
         // u2 (id 0): c@100 then a@200; u1 (id 1): a@100, c@100 (file order on the tie), b@300.
@@ -380,14 +484,24 @@ mod tests {
     #[test]
     fn headerless_file_needs_a_mapping() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(dir.path(), "log.csv", "1,2268318,2520377,view,1511544070\n1,2333346,2520771,view,1511561733\n");
+        let p = write(
+            dir.path(),
+            "log.csv",
+            "1,2268318,2520377,view,1511544070\n1,2333346,2520771,view,1511561733\n",
+        );
         let pre = preview(&p, "test").unwrap();
         assert!(!pre.guess.has_header);
         assert!(!pre.recognised());
         assert_eq!(pre.headers[0], "column 1");
         assert_eq!(pre.rows.len(), 2);
         let mut m = pre.guess.clone();
-        m.roles = vec![Role::User, Role::Item, Role::Ignore, Role::Action, Role::Time];
+        m.roles = vec![
+            Role::User,
+            Role::Item,
+            Role::Ignore,
+            Role::Action,
+            Role::Time,
+        ];
         assert!(!engine_can_load(&m));
         let (ds, report) = load_mapped(&p, &m, &mut |_| true).unwrap();
         assert_eq!((ds.n_users(), ds.n_items(), ds.n_behaviors()), (1, 2, 2));
@@ -397,12 +511,31 @@ mod tests {
 
     #[test]
     fn mapping_validation_names_the_problem() {
-        let m = ColumnMapping { delimiter: b',', has_header: true, roles: vec![Role::User, Role::Item] };
+        let m = ColumnMapping {
+            delimiter: b',',
+            has_header: true,
+            roles: vec![Role::User, Role::Item],
+        };
         assert_eq!(m.validate(), Err("map a column to: timestamp".to_string()));
-        let m = ColumnMapping { delimiter: b',', has_header: true, roles: vec![Role::User, Role::Item, Role::Time, Role::Time] };
-        assert!(m.validate().unwrap_err().contains("2 columns are mapped to timestamp"));
-        let m = ColumnMapping { delimiter: b',', has_header: true, roles: vec![Role::User, Role::Ignore, Role::Time, Role::Item] };
-        assert_eq!(m.engine_roles(), vec![Some(Role::User), None, Some(Role::Time), Some(Role::Item)]);
+        let m = ColumnMapping {
+            delimiter: b',',
+            has_header: true,
+            roles: vec![Role::User, Role::Item, Role::Time, Role::Time],
+        };
+        assert!(
+            m.validate()
+                .unwrap_err()
+                .contains("2 columns are mapped to timestamp")
+        );
+        let m = ColumnMapping {
+            delimiter: b',',
+            has_header: true,
+            roles: vec![Role::User, Role::Ignore, Role::Time, Role::Item],
+        };
+        assert_eq!(
+            m.engine_roles(),
+            vec![Some(Role::User), None, Some(Role::Time), Some(Role::Item)]
+        );
         assert!(engine_can_load(&m));
     }
 

@@ -54,7 +54,10 @@ impl eframe::App for NativeApp {
         if let Some(shot) = &mut self.shot {
             shot.frames += 1;
             let ctx = ui.ctx().clone();
-            if !shot.requested && ((ready && shot.frames >= SELF_SHOT_FRAME) || shot.started.elapsed() > SELF_SHOT_TIMEOUT) {
+            if !shot.requested
+                && ((ready && shot.frames >= SELF_SHOT_FRAME)
+                    || shot.started.elapsed() > SELF_SHOT_TIMEOUT)
+            {
                 shot.requested = true;
                 let path = shot.path.clone();
                 let result = shot.result.clone();
@@ -75,9 +78,15 @@ impl eframe::App for NativeApp {
 
 fn save_color_image(image: &egui::ColorImage, path: &std::path::Path) -> Result<(), String> {
     let [w, h] = image.size;
-    let bytes: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_srgba_unmultiplied()).collect();
-    let img = image::RgbaImage::from_raw(w as u32, h as u32, bytes).ok_or("screenshot has the wrong size")?;
-    img.save(path).map_err(|e| format!("{}: {e}", path.display()))
+    let bytes: Vec<u8> = image
+        .pixels
+        .iter()
+        .flat_map(|c| c.to_srgba_unmultiplied())
+        .collect();
+    let img = image::RgbaImage::from_raw(w as u32, h as u32, bytes)
+        .ok_or("screenshot has the wrong size")?;
+    img.save(path)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Opens the LumLab window and runs until it is closed.
@@ -98,19 +107,33 @@ pub fn run_native(opts: GuiOptions) -> anyhow::Result<()> {
         requested: false,
         result: result.clone(),
     });
-    let app_opts = AppOptions { data: opts.data.clone(), run: opts.run.clone() };
+    let app_opts = AppOptions {
+        data: opts.data.clone(),
+        run: opts.run.clone(),
+    };
     eframe::run_native(
         "LumLab",
         native,
-        Box::new(move |cc| Ok(Box::new(NativeApp { app: LumApp::new(&cc.egui_ctx, app_opts), shot }))),
+        Box::new(move |cc| {
+            Ok(Box::new(NativeApp {
+                app: LumApp::new(&cc.egui_ctx, app_opts),
+                shot,
+            }))
+        }),
     )
     .map_err(|e| anyhow::anyhow!("the window failed: {e}"))?;
     if let Some(path) = &opts.self_shot {
-        let outcome = result.lock().map_err(|_| anyhow::anyhow!("self-shot state poisoned"))?.take();
+        let outcome = result
+            .lock()
+            .map_err(|_| anyhow::anyhow!("self-shot state poisoned"))?
+            .take();
         match outcome {
             Some(Ok(())) => {}
             Some(Err(e)) => anyhow::bail!("self-shot failed: {e}"),
-            None => anyhow::bail!("the window closed before the self-shot of {} was taken", path.display()),
+            None => anyhow::bail!(
+                "the window closed before the self-shot of {} was taken",
+                path.display()
+            ),
         }
     }
     Ok(())

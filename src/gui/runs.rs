@@ -49,7 +49,11 @@ impl RunInfo {
     }
     /// The largest step seen in `metrics.jsonl`.
     pub fn last_step(&self) -> Option<u64> {
-        self.series.iter().flat_map(|s| s.points.last()).map(|p| p[0] as u64).max()
+        self.series
+            .iter()
+            .flat_map(|s| s.points.last())
+            .map(|p| p[0] as u64)
+            .max()
     }
     /// A config value by its dotted key.
     pub fn config_value(&self, key: &str) -> Option<&str> {
@@ -68,7 +72,11 @@ impl RunInfo {
                 continue;
             }
             if let Some(p) = s.points.last() {
-                out.push(Metric::new(s.name.clone(), p[1], format!("metrics.jsonl, step {}", p[0] as u64)));
+                out.push(Metric::new(
+                    s.name.clone(),
+                    p[1],
+                    format!("metrics.jsonl, step {}", p[0] as u64),
+                ));
             }
         }
         out
@@ -80,7 +88,11 @@ pub fn flatten(value: &Value, prefix: &str, out: &mut BTreeMap<String, Value>) {
     match value {
         Value::Object(map) => {
             for (k, v) in map {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(v, &key, out);
             }
         }
@@ -106,7 +118,10 @@ pub fn read_run(dir: &RunDir) -> RunInfo {
         Ok(v) => {
             let mut flat = BTreeMap::new();
             flatten(&v, "", &mut flat);
-            config = flat.iter().map(|(k, v)| (k.clone(), value_text(v))).collect();
+            config = flat
+                .iter()
+                .map(|(k, v)| (k.clone(), value_text(v)))
+                .collect();
         }
         Err(e) => problems.push(format!("config.json: {e}")),
     }
@@ -117,7 +132,10 @@ pub fn read_run(dir: &RunDir) -> RunInfo {
     let events = std::fs::read_to_string(dir.events_path())
         .map(|text| {
             let lines: Vec<&str> = text.lines().collect();
-            lines[lines.len().saturating_sub(EVENTS_KEPT)..].iter().map(|l| l.to_string()).collect()
+            lines[lines.len().saturating_sub(EVENTS_KEPT)..]
+                .iter()
+                .map(|l| l.to_string())
+                .collect()
         })
         .unwrap_or_default();
     RunInfo {
@@ -160,13 +178,20 @@ pub fn parse_metrics(text: &str, problems: &mut Vec<String>) -> Vec<MetricSeries
             }
         }
     }
-    series.into_iter().map(|(name, points)| MetricSeries { name, points }).collect()
+    series
+        .into_iter()
+        .map(|(name, points)| MetricSeries { name, points })
+        .collect()
 }
 
 /// Every run folder directly under `dir` (as the engine lists them), newest first.
 pub fn scan_runs(dir: &Path) -> Result<Vec<RunInfo>, String> {
     let listed = run::list_runs(dir).map_err(|e| e.to_string())?;
-    Ok(listed.iter().filter_map(|s| RunDir::open(&s.path).ok()).map(|d| read_run(&d)).collect())
+    Ok(listed
+        .iter()
+        .filter_map(|s| RunDir::open(&s.path).ok())
+        .map(|d| read_run(&d))
+        .collect())
 }
 
 /// Config keys whose values differ between `runs` (a missing key counts as "–").
@@ -176,9 +201,14 @@ pub fn config_diff(runs: &[&RunInfo]) -> Vec<(String, Vec<String>)> {
     keys.dedup();
     keys.into_iter()
         .filter_map(|k| {
-            let values: Vec<String> =
-                runs.iter().map(|r| r.config.get(k).cloned().unwrap_or_else(|| "–".into())).collect();
-            values.iter().any(|v| *v != values[0]).then(|| (k.clone(), values))
+            let values: Vec<String> = runs
+                .iter()
+                .map(|r| r.config.get(k).cloned().unwrap_or_else(|| "–".into()))
+                .collect();
+            values
+                .iter()
+                .any(|v| *v != values[0])
+                .then(|| (k.clone(), values))
         })
         .collect()
 }
@@ -198,7 +228,12 @@ pub fn runs_table_csv(runs: &[&RunInfo]) -> String {
     out.push('\n');
     for (run, metrics) in runs.iter().zip(&finals) {
         let steps = run.last_step().map(|s| s.to_string()).unwrap_or_default();
-        out.push_str(&format!("{},{},{},{steps}", csv_field(&run.name), csv_field(&run.summary.kind), csv_field(&run.summary.status)));
+        out.push_str(&format!(
+            "{},{},{},{steps}",
+            csv_field(&run.name),
+            csv_field(&run.summary.kind),
+            csv_field(&run.summary.status)
+        ));
         for k in &labels {
             out.push(',');
             if let Some(m) = metrics.iter().find(|m| m.label() == *k) {
@@ -211,7 +246,11 @@ pub fn runs_table_csv(runs: &[&RunInfo]) -> String {
 }
 
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -238,8 +277,16 @@ mod tests {
         for (name, d) in [("a", 32), ("b", 64)] {
             let run = dir.path().join(name);
             std::fs::create_dir(&run).unwrap();
-            std::fs::write(run.join("config.json"), format!("{{\"model\":{{\"d_model\":{d},\"layers\":2}}}}")).unwrap();
-            std::fs::write(run.join("metrics.jsonl"), "{\"step\":1,\"loss\":3.0}\n{\"step\":2,\"loss\":2.0}\n").unwrap();
+            std::fs::write(
+                run.join("config.json"),
+                format!("{{\"model\":{{\"d_model\":{d},\"layers\":2}}}}"),
+            )
+            .unwrap();
+            std::fs::write(
+                run.join("metrics.jsonl"),
+                "{\"step\":1,\"loss\":3.0}\n{\"step\":2,\"loss\":2.0}\n",
+            )
+            .unwrap();
         }
         std::fs::create_dir(dir.path().join("not-a-run")).unwrap();
         std::fs::write(dir.path().join("not-a-run").join("metrics.jsonl"), "").unwrap();
@@ -251,7 +298,10 @@ mod tests {
         assert_eq!(diff[0].0, "model.d_model");
         assert_eq!(runs[0].last_step(), Some(2));
         let csv = runs_table_csv(&refs);
-        assert_eq!(csv.lines().next(), Some("run,kind,status,steps,\"loss (last metrics row, step 2)\""));
+        assert_eq!(
+            csv.lines().next(),
+            Some("run,kind,status,steps,\"loss (last metrics row, step 2)\"")
+        );
         assert!(csv.lines().any(|l| l == "a,unknown,unknown,2,2"), "{csv}");
         assert!(scan_runs(&dir.path().join("missing")).unwrap().is_empty());
     }

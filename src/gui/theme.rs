@@ -133,7 +133,11 @@ impl Palette {
 
     /// The palette of the theme `ui` is drawn with.
     pub fn of(ui: &egui::Ui) -> Palette {
-        if ui.visuals().dark_mode { Palette::DARK } else { Palette::LIGHT }
+        if ui.visuals().dark_mode {
+            Palette::DARK
+        } else {
+            Palette::LIGHT
+        }
     }
 
     /// Colour of a stage.
@@ -198,10 +202,18 @@ pub fn mono_font() -> FontId {
 }
 
 fn visuals(p: &Palette) -> Visuals {
-    let mut v = if p.dark { Visuals::dark() } else { Visuals::light() };
+    let mut v = if p.dark {
+        Visuals::dark()
+    } else {
+        Visuals::light()
+    };
     v.panel_fill = p.bg;
     v.window_fill = p.panel;
-    v.extreme_bg_color = if p.dark { Color32::from_rgb(0x0b, 0x0d, 0x10) } else { Color32::WHITE };
+    v.extreme_bg_color = if p.dark {
+        Color32::from_rgb(0x0b, 0x0d, 0x10)
+    } else {
+        Color32::WHITE
+    };
     v.faint_bg_color = p.card;
     v.code_bg_color = p.card;
     v.hyperlink_color = p.accent;
@@ -222,7 +234,13 @@ fn visuals(p: &Palette) -> Visuals {
     w.inactive.bg_stroke = Stroke::new(1.0, p.card_stroke);
     w.hovered.fg_stroke = Stroke::new(1.0, p.text_strong);
     w.active.fg_stroke = Stroke::new(1.0, p.text_strong);
-    for wv in [&mut w.noninteractive, &mut w.inactive, &mut w.hovered, &mut w.active, &mut w.open] {
+    for wv in [
+        &mut w.noninteractive,
+        &mut w.inactive,
+        &mut w.hovered,
+        &mut w.active,
+        &mut w.open,
+    ] {
         wv.corner_radius = CornerRadius::same(RADIUS);
     }
     v

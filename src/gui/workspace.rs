@@ -64,7 +64,10 @@ impl PanelId {
 
     /// 1-based position, also the keyboard shortcut.
     pub fn number(self) -> usize {
-        PanelId::ALL.iter().position(|p| *p == self).map_or(0, |i| i + 1)
+        PanelId::ALL
+            .iter()
+            .position(|p| *p == self)
+            .map_or(0, |i| i + 1)
     }
 }
 
@@ -80,7 +83,10 @@ pub struct LoadedData {
 impl LoadedData {
     /// The file name (or the path when it has none).
     pub fn file_name(&self) -> String {
-        self.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| self.path.display().to_string())
+        self.path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.path.display().to_string())
     }
 
     /// `behaviors.csv · 2,000 users · 9,812 items · 412k behaviours`.
@@ -115,8 +121,13 @@ pub struct DeviceInfo {
 impl DeviceInfo {
     /// The CPU with the number of threads this process may use.
     pub fn cpu() -> Self {
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        DeviceInfo { name: "CPU".into(), threads }
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        DeviceInfo {
+            name: "CPU".into(),
+            threads,
+        }
     }
     /// `CPU · 2 threads`.
     pub fn label(&self) -> String {
@@ -186,7 +197,11 @@ impl Workspace {
             loading: None,
             notice: None,
             last_event: None,
-            stages: [StageStatus::NotRun, StageStatus::NotRun, StageStatus::NotRun],
+            stages: [
+                StageStatus::NotRun,
+                StageStatus::NotRun,
+                StageStatus::NotRun,
+            ],
         }
     }
 

@@ -83,10 +83,8 @@ impl AttentionPanel {
                 self.new_query.clear();
             }
             let can = !trained.is_empty() && ws.selected_user.is_some();
-            if ui.add_enabled(can, widgets::primary_button("Compute")).on_hover_text("Run the checkpoint on this user's sequence and capture every layer's attention (a background job).").clicked() {
-                if let Some(u) = ws.selected_user {
-                    cx.push(Command::ComputeAttention { user: u, queries: self.queries.clone() });
-                }
+            if ui.add_enabled(can, widgets::primary_button("Compute")).on_hover_text("Run the checkpoint on this user's sequence and capture every layer's attention (a background job).").clicked() && let Some(u) = ws.selected_user {
+                cx.push(Command::ComputeAttention { user: u, queries: self.queries.clone() });
             }
         });
         ui.separator();
@@ -103,11 +101,23 @@ impl AttentionPanel {
         }
         ui.columns(3, |cols| {
             section(&mut cols[0], "Layer × head");
-            widgets::empty_area(&mut cols[0], 300.0, "Press Compute: one small heatmap per layer and head.");
+            widgets::empty_area(
+                &mut cols[0],
+                300.0,
+                "Press Compute: one small heatmap per layer and head.",
+            );
             section(&mut cols[1], "One head");
-            widgets::empty_area(&mut cols[1], 300.0, "Click a heatmap to see it large, tokens on both axes.");
+            widgets::empty_area(
+                &mut cols[1],
+                300.0,
+                "Click a heatmap to see it large, tokens on both axes.",
+            );
             section(&mut cols[2], "What the query attends to");
-            widgets::empty_area(&mut cols[2], 300.0, "Append a query: its attention over the history, as a sorted bar list.");
+            widgets::empty_area(
+                &mut cols[2],
+                300.0,
+                "Append a query: its attention over the history, as a sorted bar list.",
+            );
         });
     }
 }

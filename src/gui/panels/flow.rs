@@ -33,7 +33,10 @@ const STAGES: [StageText; 3] = [
             (the query, scenario or action) followed by the item, c1 i1 c2 i2 … A causal Transformer \
             learns to predict every item from all that came before plus the condition in front of it, \
             scored with InfoNCE against sampled negative items. One model learns how all users behave.",
-        look_at: &[(PanelId::Train, "loss and NDCG@10 as it trains"), (PanelId::Tokens, "how behaviours become tokens")],
+        look_at: &[
+            (PanelId::Train, "loss and NDCG@10 as it trains"),
+            (PanelId::Tokens, "how behaviours become tokens"),
+        ],
     },
     StageText {
         stage: Stage::PostTrain,
@@ -43,7 +46,10 @@ const STAGES: [StageText; 3] = [
             query as a condition token, and its output o(u,q) is the user's interest under that query. \
             A group query appends many queries at once, each seeing the history and itself but not the \
             others, so one forward pass serves every (user, query) pair; the vectors are cached.",
-        look_at: &[(PanelId::Attention, "what an appended query reads from the history")],
+        look_at: &[(
+            PanelId::Attention,
+            "what an appended query reads from the history",
+        )],
     },
     StageText {
         stage: Stage::Ctr,
@@ -53,7 +59,10 @@ const STAGES: [StageText; 3] = [
             behaviours, an MLP) is trained twice on the same ad impressions: once as the baseline and \
             once with the frozen LUM's features added: o(u,q), its similarity to the ad and a SimTier \
             histogram. The AUC gap is what the long user history is worth.",
-        look_at: &[(PanelId::Ranking, "how each query's ads move"), (PanelId::Runs, "the metric table")],
+        look_at: &[
+            (PanelId::Ranking, "how each query's ads move"),
+            (PanelId::Runs, "the metric table"),
+        ],
     },
 ];
 
@@ -127,10 +136,15 @@ impl Panel for FlowPanel {
 }
 
 fn arrow_ui(ui: &mut Ui, p: Palette) {
-    let (rect, _) = ui.allocate_exact_size(vec2(ARROW_WIDTH, CARD_HEIGHT * 0.3), egui::Sense::hover());
+    let (rect, _) =
+        ui.allocate_exact_size(vec2(ARROW_WIDTH, CARD_HEIGHT * 0.3), egui::Sense::hover());
     let y = rect.bottom();
     let stroke = egui::Stroke::new(1.5, p.text_weak);
-    ui.painter().arrow(egui::pos2(rect.left() + 6.0, y), vec2(ARROW_WIDTH - 12.0, 0.0), stroke);
+    ui.painter().arrow(
+        egui::pos2(rect.left() + 6.0, y),
+        vec2(ARROW_WIDTH - 12.0, 0.0),
+        stroke,
+    );
 }
 
 fn status_ui(ui: &mut Ui, status: &StageStatus, p: Palette) {
@@ -139,7 +153,11 @@ fn status_ui(ui: &mut Ui, status: &StageStatus, p: Palette) {
             ui.label(RichText::new("○ not run").color(p.text_weak));
         }
         StageStatus::Running { fraction } => {
-            ui.add(egui::ProgressBar::new(*fraction).show_percentage().desired_height(14.0));
+            ui.add(
+                egui::ProgressBar::new(*fraction)
+                    .show_percentage()
+                    .desired_height(14.0),
+            );
         }
         StageStatus::Done { headline } => {
             ui.label(RichText::new(format!("● done · {headline}")).color(p.positive));
@@ -151,66 +169,93 @@ fn status_ui(ui: &mut Ui, status: &StageStatus, p: Palette) {
 }
 
 /// Draws one stage card at least `min_height` tall; returns the height its content needed.
-fn stage_card_ui(ui: &mut Ui, cx: &mut PanelCx<'_>, index: usize, text: &StageText, width: f32, min_height: f32) -> f32 {
+fn stage_card_ui(
+    ui: &mut Ui,
+    cx: &mut PanelCx<'_>,
+    index: usize,
+    text: &StageText,
+    width: f32,
+    min_height: f32,
+) -> f32 {
     let p = Palette::of(ui);
     let colour = p.stage(text.stage);
     let status = &cx.workspace.stages[index];
-    card_frame(ui).show(ui, |ui| {
-        ui.spacing_mut().item_spacing.x = GAP_M;
-        ui.set_width(width - 26.0);
-        ui.set_min_height(min_height);
-        ui.vertical(|ui| {
-            ui.horizontal(|ui| {
-                ui.label(RichText::new(format!("{}", index + 1)).size(theme::HEADING_SIZE).color(colour).strong());
-                ui.label(RichText::new(text.title).size(theme::HEADING_SIZE).color(p.text_strong).strong());
-                ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
-                    ui.label(RichText::new(text.literature).size(theme::SMALL_SIZE).color(colour));
-                });
-            });
-            let (bar, _) = ui.allocate_exact_size(vec2(ui.available_width(), 2.0), egui::Sense::hover());
-            ui.painter().rect_filled(bar, 1, colour);
-            ui.add_space(GAP_M);
-            status_ui(ui, status, p);
-            ui.add_space(GAP_M);
-            match text.stage {
-                Stage::PreTrain => {
-                    metric_line(ui, "NDCG@10", "–", "full");
-                    metric_line(ui, "HR@10", "–", "full");
-                    ui.add_space(GAP_M);
-                    widgets::empty_area(ui, 54.0, "the loss curve draws here while training");
-                }
-                Stage::PostTrain => {
-                    metric_line(ui, "(user, query) pairs", "–", "cached");
-                    metric_line(ui, "group query speed-up", "–", "vs one by one");
-                    ui.add_space(GAP_M);
-                    widgets::empty_area(ui, 54.0, "needs a pre-trained LUM");
-                }
-                Stage::Ctr => {
-                    metric_line(ui, "AUC baseline", "–", "test");
-                    metric_line(ui, "AUC +LUM", "–", "test");
-                    ui.add_space(GAP_M);
-                    widgets::empty_area(ui, 54.0, "needs the post-train interest vectors");
-                }
-            }
-            ui.add_space(GAP_M);
-            section(ui, "What happens");
-            ui.label(RichText::new(text.what_happens).color(p.text));
-            ui.add_space(GAP_M);
-            section(ui, "Look at");
-            for (panel, why) in text.look_at {
+    card_frame(ui)
+        .show(ui, |ui| {
+            ui.spacing_mut().item_spacing.x = GAP_M;
+            ui.set_width(width - 26.0);
+            ui.set_min_height(min_height);
+            ui.vertical(|ui| {
                 ui.horizontal(|ui| {
-                    if ui.link(panel.title()).on_hover_text(format!("Open the {} panel", panel.title())).clicked() {
-                        cx.push(Command::ShowPanel(*panel));
-                    }
-                    ui.label(RichText::new(*why).color(p.text_weak));
+                    ui.label(
+                        RichText::new(format!("{}", index + 1))
+                            .size(theme::HEADING_SIZE)
+                            .color(colour)
+                            .strong(),
+                    );
+                    ui.label(
+                        RichText::new(text.title)
+                            .size(theme::HEADING_SIZE)
+                            .color(p.text_strong)
+                            .strong(),
+                    );
+                    ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                        ui.label(
+                            RichText::new(text.literature)
+                                .size(theme::SMALL_SIZE)
+                                .color(colour),
+                        );
+                    });
                 });
-            }
+                let (bar, _) =
+                    ui.allocate_exact_size(vec2(ui.available_width(), 2.0), egui::Sense::hover());
+                ui.painter().rect_filled(bar, 1, colour);
+                ui.add_space(GAP_M);
+                status_ui(ui, status, p);
+                ui.add_space(GAP_M);
+                match text.stage {
+                    Stage::PreTrain => {
+                        metric_line(ui, "NDCG@10", "–", "full");
+                        metric_line(ui, "HR@10", "–", "full");
+                        ui.add_space(GAP_M);
+                        widgets::empty_area(ui, 54.0, "the loss curve draws here while training");
+                    }
+                    Stage::PostTrain => {
+                        metric_line(ui, "(user, query) pairs", "–", "cached");
+                        metric_line(ui, "group query speed-up", "–", "vs one by one");
+                        ui.add_space(GAP_M);
+                        widgets::empty_area(ui, 54.0, "needs a pre-trained LUM");
+                    }
+                    Stage::Ctr => {
+                        metric_line(ui, "AUC baseline", "–", "test");
+                        metric_line(ui, "AUC +LUM", "–", "test");
+                        ui.add_space(GAP_M);
+                        widgets::empty_area(ui, 54.0, "needs the post-train interest vectors");
+                    }
+                }
+                ui.add_space(GAP_M);
+                section(ui, "What happens");
+                ui.label(RichText::new(text.what_happens).color(p.text));
+                ui.add_space(GAP_M);
+                section(ui, "Look at");
+                for (panel, why) in text.look_at {
+                    ui.horizontal(|ui| {
+                        if ui
+                            .link(panel.title())
+                            .on_hover_text(format!("Open the {} panel", panel.title()))
+                            .clicked()
+                        {
+                            cx.push(Command::ShowPanel(*panel));
+                        }
+                        ui.label(RichText::new(*why).color(p.text_weak));
+                    });
+                }
+            })
+            .response
+            .rect
+            .height()
         })
-        .response
-        .rect
-        .height()
-    })
-    .inner
+        .inner
 }
 
 fn metric_line(ui: &mut Ui, name: &str, value: &str, protocol: &str) {
@@ -234,12 +279,20 @@ fn results_strip_ui(ui: &mut Ui, ws: &Workspace) {
         });
         ui.add_space(GAP_M);
         let done = matches!(ws.stages[2], StageStatus::Done { .. });
-        for (name, colour) in [("baseline", p.text_weak), ("+LUM", p.stage_ctr), ("oracle", p.positive)] {
+        for (name, colour) in [
+            ("baseline", p.text_weak),
+            ("+LUM", p.stage_ctr),
+            ("oracle", p.positive),
+        ] {
             ui.horizontal(|ui| {
-                ui.allocate_ui_with_layout(vec2(80.0, 18.0), Layout::left_to_right(Align::Center), |ui| {
-                    ui.set_width(80.0);
-                    ui.label(RichText::new(name).color(p.text));
-                });
+                ui.allocate_ui_with_layout(
+                    vec2(80.0, 18.0),
+                    Layout::left_to_right(Align::Center),
+                    |ui| {
+                        ui.set_width(80.0);
+                        ui.label(RichText::new(name).color(p.text));
+                    },
+                );
                 widgets::thin_bar(ui, 0.0, colour, (ui.available_width() - 80.0).max(100.0));
                 ui.label(RichText::new("–").monospace());
             });
@@ -265,23 +318,39 @@ fn inputs_ui(ui: &mut Ui, ws: &Workspace) {
         (
             "behaviour log",
             ws.data.is_some(),
-            ws.data.as_ref().map(|d| d.chip_text()).unwrap_or_else(|| "none loaded: open Data".into()),
+            ws.data
+                .as_ref()
+                .map(|d| d.chip_text())
+                .unwrap_or_else(|| "none loaded: open Data".into()),
         ),
         (
             "run folders",
             !ws.runs.is_empty(),
-            format!("{} in {} ({} with a checkpoint)", ws.runs.len(), ws.runs_dir.display(), trained),
+            format!(
+                "{} in {} ({} with a checkpoint)",
+                ws.runs.len(),
+                ws.runs_dir.display(),
+                trained
+            ),
         ),
         ("CTR models", false, "none trained".into()),
     ];
     for (what, ok, detail) in rows {
         ui.horizontal(|ui| {
-            let (mark, colour) = if ok { ("●", p.positive) } else { ("○", p.text_weak) };
+            let (mark, colour) = if ok {
+                ("●", p.positive)
+            } else {
+                ("○", p.text_weak)
+            };
             ui.label(RichText::new(mark).color(colour));
-            ui.allocate_ui_with_layout(vec2(110.0, 18.0), Layout::left_to_right(Align::Center), |ui| {
-                ui.set_width(110.0);
-                ui.label(what);
-            });
+            ui.allocate_ui_with_layout(
+                vec2(110.0, 18.0),
+                Layout::left_to_right(Align::Center),
+                |ui| {
+                    ui.set_width(110.0);
+                    ui.label(what);
+                },
+            );
             ui.label(RichText::new(detail).color(p.text_weak));
         });
     }

@@ -45,7 +45,7 @@ pub trait Panel {
 /// Every panel, in [`PanelId::ALL`] order.
 pub fn all_panels() -> Vec<Box<dyn Panel>> {
     vec![
-        Box::new(flow::FlowPanel::default()),
+        Box::new(flow::FlowPanel),
         Box::new(data::DataPanel::default()),
         Box::new(tokens::TokensPanel::default()),
         Box::new(train::TrainPanel::default()),

@@ -45,14 +45,39 @@ impl RunsPanel {
         let p = Palette::of(ui);
         ui.add_space(GAP_M);
         ui.horizontal(|ui| {
-            ui.label(RichText::new("Runs in").size(theme::HEADING_SIZE).color(p.text_strong));
-            ui.label(RichText::new(ws.runs_dir.display().to_string()).monospace().color(p.text_strong));
+            ui.label(
+                RichText::new("Runs in")
+                    .size(theme::HEADING_SIZE)
+                    .color(p.text_strong),
+            );
+            ui.label(
+                RichText::new(ws.runs_dir.display().to_string())
+                    .monospace()
+                    .color(p.text_strong),
+            );
             ui.add_space(GAP_L);
-            widgets::text_field(ui, &mut self.filter, "Filter runs", "filter by name or setting", 220.0, "Show only runs whose name or any setting contains this text.");
-            if ui.button("Refresh").on_hover_text("Scan the runs folder again (F5).").clicked() {
+            widgets::text_field(
+                ui,
+                &mut self.filter,
+                "Filter runs",
+                "filter by name or setting",
+                220.0,
+                "Show only runs whose name or any setting contains this text.",
+            );
+            if ui
+                .button("Refresh")
+                .on_hover_text("Scan the runs folder again (F5).")
+                .clicked()
+            {
                 cx.push(Command::RefreshRuns);
             }
-            if ui.add_enabled(!ws.runs.is_empty(), egui::Button::new("Export table CSV")).on_hover_text("Write the table (all metrics) to runs_table.csv in the runs folder.").clicked() {
+            if ui
+                .add_enabled(!ws.runs.is_empty(), egui::Button::new("Export table CSV"))
+                .on_hover_text(
+                    "Write the table (all metrics) to runs_table.csv in the runs folder.",
+                )
+                .clicked()
+            {
                 cx.push(Command::ExportRunsCsv);
             }
         });
@@ -77,7 +102,11 @@ impl RunsPanel {
             .runs
             .iter()
             .enumerate()
-            .filter(|(_, r)| f.is_empty() || r.name.to_lowercase().contains(&f) || r.config.values().any(|v| v.to_lowercase().contains(&f)))
+            .filter(|(_, r)| {
+                f.is_empty()
+                    || r.name.to_lowercase().contains(&f)
+                    || r.config.values().any(|v| v.to_lowercase().contains(&f))
+            })
             .collect();
         let metric_cols = metric_columns(&shown);
         let mut columns = vec![
@@ -90,46 +119,91 @@ impl RunsPanel {
             Column::text("created (UTC)", 130.0),
         ];
         for (name, _) in &metric_cols {
-            columns.push(Column { title: name.clone().into(), width: 110.0, align: egui::Align::Max });
+            columns.push(Column {
+                title: name.clone().into(),
+                width: 110.0,
+                align: egui::Align::Max,
+            });
         }
         let mut protocols: Vec<String> = vec![String::new(); columns.len() - metric_cols.len()];
         protocols.extend(metric_cols.iter().map(|(_, p)| p.clone()));
         table::header_with_protocols(ui, &columns, &protocols);
-        let clicked = table::rows(ui, "runs_table", &columns, shown.len(), TABLE_HEIGHT, None, |i| {
-            let (idx, r) = shown[i];
-            let selected = ws.is_run_selected(r);
-            let finals = r.final_metrics();
-            let model = match (r.config_any(&["model.d_model", "d_model"]), r.config_any(&["model.n_layers", "n_layers"])) {
-                (Some(d), Some(l)) => format!("d{d} × {l} layers"),
-                (Some(d), None) => format!("d{d}"),
-                _ => "–".into(),
-            };
-            let status_colour = match r.summary.status.as_str() {
-                "finished" => p.positive,
-                "running" => p.accent,
-                "failed" | "interrupted" => p.error,
-                _ => p.text_weak,
-            };
-            let mut cells = vec![
-                if selected { Cell::Coloured("●".into(), theme::series_colour(idx)) } else { Cell::Coloured("○".into(), p.text_weak) },
-                Cell::Mono(r.name.clone()),
-                Cell::Text(r.summary.kind.clone()),
-                Cell::Chip(r.summary.status.clone(), status_colour),
-                Cell::Text(model),
-                Cell::Text(r.last_step().map(format::count).unwrap_or_else(|| "–".into())),
-                Cell::Text(r.summary.created_unix.map(format::datetime).unwrap_or_default()),
-            ];
-            for (name, _) in &metric_cols {
-                cells.push(Cell::Mono(finals.iter().find(|m| m.name == *name).map(|m| format!("{:.4}", m.value)).unwrap_or_else(|| "–".into())));
-            }
-            cells
-        });
+        let clicked = table::rows(
+            ui,
+            "runs_table",
+            &columns,
+            shown.len(),
+            TABLE_HEIGHT,
+            None,
+            |i| {
+                let (idx, r) = shown[i];
+                let selected = ws.is_run_selected(r);
+                let finals = r.final_metrics();
+                let model = match (
+                    r.config_any(&["model.d_model", "d_model"]),
+                    r.config_any(&["model.n_layers", "n_layers"]),
+                ) {
+                    (Some(d), Some(l)) => format!("d{d} × {l} layers"),
+                    (Some(d), None) => format!("d{d}"),
+                    _ => "–".into(),
+                };
+                let status_colour = match r.summary.status.as_str() {
+                    "finished" => p.positive,
+                    "running" => p.accent,
+                    "failed" | "interrupted" => p.error,
+                    _ => p.text_weak,
+                };
+                let mut cells = vec![
+                    if selected {
+                        Cell::Coloured("●".into(), theme::series_colour(idx))
+                    } else {
+                        Cell::Coloured("○".into(), p.text_weak)
+                    },
+                    Cell::Mono(r.name.clone()),
+                    Cell::Text(r.summary.kind.clone()),
+                    Cell::Chip(r.summary.status.clone(), status_colour),
+                    Cell::Text(model),
+                    Cell::Text(
+                        r.last_step()
+                            .map(format::count)
+                            .unwrap_or_else(|| "–".into()),
+                    ),
+                    Cell::Text(
+                        r.summary
+                            .created_unix
+                            .map(format::datetime)
+                            .unwrap_or_default(),
+                    ),
+                ];
+                for (name, _) in &metric_cols {
+                    cells.push(Cell::Mono(
+                        finals
+                            .iter()
+                            .find(|m| m.name == *name)
+                            .map(|m| format!("{:.4}", m.value))
+                            .unwrap_or_else(|| "–".into()),
+                    ));
+                }
+                cells
+            },
+        );
         if let Some(i) = clicked {
             cx.push(Command::ToggleRun(shown[i].1.path.clone()));
         }
-        ui.label(RichText::new("Click rows to select runs; selected runs overlay their curves here and in Train.").size(theme::SMALL_SIZE).color(p.text_weak));
+        ui.label(
+            RichText::new(
+                "Click rows to select runs; selected runs overlay their curves here and in Train.",
+            )
+            .size(theme::SMALL_SIZE)
+            .color(p.text_weak),
+        );
         ui.add_space(GAP_M);
-        let selected: Vec<(usize, &RunInfo)> = ws.runs.iter().enumerate().filter(|(_, r)| ws.is_run_selected(r)).collect();
+        let selected: Vec<(usize, &RunInfo)> = ws
+            .runs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| ws.is_run_selected(r))
+            .collect();
         ui.columns(2, |cols| {
             section(&mut cols[0], "Curves of the selected runs");
             curves_ui(&mut cols[0], &selected);
@@ -152,7 +226,10 @@ fn metric_columns(runs: &[(usize, &RunInfo)]) -> Vec<(String, String)> {
     }
     let rank = |name: &str| {
         let n = name.to_lowercase();
-        ["auc", "ndcg", "hr@", "loss"].iter().position(|m| n.contains(m)).unwrap_or(9)
+        ["auc", "ndcg", "hr@", "loss"]
+            .iter()
+            .position(|m| n.contains(m))
+            .unwrap_or(9)
     };
     cols.sort_by(|a, b| rank(&a.0).cmp(&rank(&b.0)).then_with(|| a.0.cmp(&b.0)));
     cols.truncate(MAX_METRIC_COLUMNS);
@@ -160,46 +237,69 @@ fn metric_columns(runs: &[(usize, &RunInfo)]) -> Vec<(String, String)> {
 }
 
 fn curves_ui(ui: &mut Ui, selected: &[(usize, &RunInfo)]) {
-    let with_loss: Vec<&(usize, &RunInfo)> = selected.iter().filter(|(_, r)| r.series("loss").is_some()).collect();
+    let with_loss: Vec<&(usize, &RunInfo)> = selected
+        .iter()
+        .filter(|(_, r)| r.series("loss").is_some())
+        .collect();
     if with_loss.is_empty() {
         widgets::empty_area(ui, 220.0, "Select runs with a loss curve in metrics.jsonl.");
         return;
     }
-    Plot::new("runs_curves").height(240.0).legend(Legend::default()).x_axis_label("step").show(ui, |plot| {
-        for (i, r) in &with_loss {
-            if let Some(s) = r.series("loss") {
-                plot.line(Line::new(r.name.clone(), PlotPoints::from(s.points.clone())).color(theme::series_colour(*i)));
+    Plot::new("runs_curves")
+        .height(240.0)
+        .legend(Legend::default())
+        .x_axis_label("step")
+        .show(ui, |plot| {
+            for (i, r) in &with_loss {
+                if let Some(s) = r.series("loss") {
+                    plot.line(
+                        Line::new(r.name.clone(), PlotPoints::from(s.points.clone()))
+                            .color(theme::series_colour(*i)),
+                    );
+                }
             }
-        }
-    });
+        });
 }
 
 fn diff_ui(ui: &mut Ui, selected: &[(usize, &RunInfo)], cx: &mut PanelCx<'_>) {
     let p = Palette::of(ui);
     if selected.len() < 2 {
-        widgets::empty_area(ui, 80.0, "Select two or more runs: only the settings that differ are listed.");
+        widgets::empty_area(
+            ui,
+            80.0,
+            "Select two or more runs: only the settings that differ are listed.",
+        );
     } else {
         let runs: Vec<&RunInfo> = selected.iter().map(|(_, r)| *r).collect();
         let diff = config_diff(&runs);
         if diff.is_empty() {
             ui.label(RichText::new("The selected runs have identical configs.").color(p.text_weak));
         } else {
-            egui::ScrollArea::vertical().id_salt("config_diff").max_height(220.0).show(ui, |ui| {
-                egui::Grid::new("config_diff_grid").striped(true).show(ui, |ui| {
-                    ui.label(RichText::new("setting").color(p.text_weak));
-                    for (i, r) in selected {
-                        ui.label(RichText::new(&r.name).monospace().color(theme::series_colour(*i)));
-                    }
-                    ui.end_row();
-                    for (key, values) in &diff {
-                        ui.label(RichText::new(key).monospace());
-                        for v in values {
-                            ui.label(RichText::new(v).monospace().color(p.warning));
-                        }
-                        ui.end_row();
-                    }
+            egui::ScrollArea::vertical()
+                .id_salt("config_diff")
+                .max_height(220.0)
+                .show(ui, |ui| {
+                    egui::Grid::new("config_diff_grid")
+                        .striped(true)
+                        .show(ui, |ui| {
+                            ui.label(RichText::new("setting").color(p.text_weak));
+                            for (i, r) in selected {
+                                ui.label(
+                                    RichText::new(&r.name)
+                                        .monospace()
+                                        .color(theme::series_colour(*i)),
+                                );
+                            }
+                            ui.end_row();
+                            for (key, values) in &diff {
+                                ui.label(RichText::new(key).monospace());
+                                for v in values {
+                                    ui.label(RichText::new(v).monospace().color(p.warning));
+                                }
+                                ui.end_row();
+                            }
+                        });
                 });
-            });
         }
     }
     ui.add_space(GAP_M);
@@ -207,7 +307,11 @@ fn diff_ui(ui: &mut Ui, selected: &[(usize, &RunInfo)], cx: &mut PanelCx<'_>) {
         if !r.has_checkpoint {
             continue;
         }
-        if ui.button(format!("Resume {}", r.name)).on_hover_text("Continue training this run from its checkpoint.").clicked() {
+        if ui
+            .button(format!("Resume {}", r.name))
+            .on_hover_text("Continue training this run from its checkpoint.")
+            .clicked()
+        {
             cx.push(Command::ResumeRun(r.path.clone()));
         }
     }

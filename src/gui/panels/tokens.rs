@@ -30,7 +30,11 @@ pub enum ItemStrategy {
 }
 
 impl ItemStrategy {
-    pub const ALL: [ItemStrategy; 3] = [ItemStrategy::Id, ItemStrategy::Semantic, ItemStrategy::Attributes];
+    pub const ALL: [ItemStrategy; 3] = [
+        ItemStrategy::Id,
+        ItemStrategy::Semantic,
+        ItemStrategy::Attributes,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -44,8 +48,12 @@ impl ItemStrategy {
     pub fn help(self) -> &'static str {
         match self {
             ItemStrategy::Id => "One embedding row per item: exact, but rare items learn little.",
-            ItemStrategy::Semantic => "Residual k-means codes (level 1 → 2 → 3) over item content vectors: similar items share prefixes.",
-            ItemStrategy::Attributes => "Category, brand, price bucket and title words: new items get a usable embedding at once.",
+            ItemStrategy::Semantic => {
+                "Residual k-means codes (level 1 → 2 → 3) over item content vectors: similar items share prefixes."
+            }
+            ItemStrategy::Attributes => {
+                "Category, brand, price bucket and title words: new items get a usable embedding at once."
+            }
         }
     }
 }
@@ -63,7 +71,12 @@ pub struct TokenizerSettings {
 
 impl Default for TokenizerSettings {
     fn default() -> Self {
-        TokenizerSettings { strategy: ItemStrategy::Semantic, levels: [64, 64, 64], min_count: 1, seed: 42 }
+        TokenizerSettings {
+            strategy: ItemStrategy::Semantic,
+            levels: [64, 64, 64],
+            min_count: 1,
+            seed: 42,
+        }
     }
 }
 
@@ -83,12 +96,18 @@ impl Panel for TokensPanel {
     }
 
     fn ui(&mut self, ui: &mut Ui, cx: &mut PanelCx<'_>) {
-        egui::Panel::left("tokens_settings").exact_size(theme::SIDE_COLUMN_WIDTH).resizable(false).show(ui, |ui| {
-            self.settings_ui(ui, cx);
-        });
-        egui::Panel::right("tokens_user").exact_size(RIGHT_WIDTH).resizable(false).show(ui, |ui| {
-            user_tokens_ui(ui, cx.workspace);
-        });
+        egui::Panel::left("tokens_settings")
+            .exact_size(theme::SIDE_COLUMN_WIDTH)
+            .resizable(false)
+            .show(ui, |ui| {
+                self.settings_ui(ui, cx);
+            });
+        egui::Panel::right("tokens_user")
+            .exact_size(RIGHT_WIDTH)
+            .resizable(false)
+            .show(ui, |ui| {
+                user_tokens_ui(ui, cx.workspace);
+            });
         egui::CentralPanel::default_margins().show(ui, |ui| {
             let has_data = cx.workspace.data.is_some();
             let (sentence, button) = if has_data {
@@ -110,9 +129,14 @@ impl TokensPanel {
         ui.add_space(GAP_M);
         section(ui, "Item strategy");
         for st in ItemStrategy::ALL {
-            ui.radio_value(&mut s.strategy, st, st.name()).on_hover_text(st.help());
+            ui.radio_value(&mut s.strategy, st, st.name())
+                .on_hover_text(st.help());
         }
-        ui.label(RichText::new(s.strategy.help()).color(p.text_weak).size(theme::SMALL_SIZE));
+        ui.label(
+            RichText::new(s.strategy.help())
+                .color(p.text_weak)
+                .size(theme::SMALL_SIZE),
+        );
         ui.add_space(GAP_M);
         section(ui, "Settings");
         egui::Grid::new("tokenizer_settings").num_columns(2).spacing([GAP_M, 6.0]).show(ui, |ui| {
@@ -168,15 +192,23 @@ pub fn condition_text(ds: &Dataset, r: usize) -> String {
     }
 }
 
-const TOKEN_COLUMNS: [Column; 4] =
-    [Column::number("#", 34.0), Column::text("condition token", 150.0), Column::text("item token", 170.0), Column::text("sub-tokens", 60.0)];
+const TOKEN_COLUMNS: [Column; 4] = [
+    Column::number("#", 34.0),
+    Column::text("condition token", 150.0),
+    Column::text("item token", 170.0),
+    Column::text("sub-tokens", 60.0),
+];
 
 fn user_tokens_ui(ui: &mut Ui, ws: &Workspace) {
     let p = Palette::of(ui);
     ui.add_space(GAP_M);
     section(ui, "A user's tokens");
     let (Some(ds), Some(u)) = (ws.dataset(), ws.selected_user) else {
-        widgets::empty_area(ui, 90.0, "Load a log and pick a user in Data to see their sequence as tokens.");
+        widgets::empty_area(
+            ui,
+            90.0,
+            "Load a log and pick a user in Data to see their sequence as tokens.",
+        );
         return;
     };
     if u as usize >= ds.n_users() {
@@ -184,8 +216,19 @@ fn user_tokens_ui(ui: &mut Ui, ws: &Workspace) {
     }
     let rows: Vec<usize> = ds.user_range(u).filter(|r| !ds.is_impression(*r)).collect();
     ui.horizontal(|ui| {
-        ui.label(RichText::new(ds.users.name(u)).monospace().color(p.text_strong));
-        ui.label(RichText::new(format!("{} behaviours → {} tokens", format::count(rows.len() as u64), format::count(2 * rows.len() as u64))).color(p.text_weak));
+        ui.label(
+            RichText::new(ds.users.name(u))
+                .monospace()
+                .color(p.text_strong),
+        );
+        ui.label(
+            RichText::new(format!(
+                "{} behaviours → {} tokens",
+                format::count(rows.len() as u64),
+                format::count(2 * rows.len() as u64)
+            ))
+            .color(p.text_weak),
+        );
     });
     ui.horizontal(|ui| {
         chip(ui, "C condition", p.token(TokenKind::Condition));
@@ -196,16 +239,31 @@ fn user_tokens_ui(ui: &mut Ui, ws: &Workspace) {
     ui.add_space(GAP_M);
     table::header(ui, &TOKEN_COLUMNS);
     let height = ui.available_height() - GAP_M;
-    table::rows(ui, "user_tokens", &TOKEN_COLUMNS, rows.len(), height, None, |i| {
-        let r = rows[i];
-        let item = ds.item[r];
-        let title = ds.item_table.title(item);
-        let item_text = if title.is_empty() { ds.items.name(item).to_string() } else { title.to_string() };
-        vec![
-            Cell::Text((i + 1).to_string()),
-            Cell::Chip(format!("C {}", condition_text(ds, r)), p.token(TokenKind::Condition)),
-            Cell::Chip(format!("I {item_text}"), p.token(TokenKind::Item)),
-            Cell::Coloured("–".into(), p.text_weak),
-        ]
-    });
+    table::rows(
+        ui,
+        "user_tokens",
+        &TOKEN_COLUMNS,
+        rows.len(),
+        height,
+        None,
+        |i| {
+            let r = rows[i];
+            let item = ds.item[r];
+            let title = ds.item_table.title(item);
+            let item_text = if title.is_empty() {
+                ds.items.name(item).to_string()
+            } else {
+                title.to_string()
+            };
+            vec![
+                Cell::Text((i + 1).to_string()),
+                Cell::Chip(
+                    format!("C {}", condition_text(ds, r)),
+                    p.token(TokenKind::Condition),
+                ),
+                Cell::Chip(format!("I {item_text}"), p.token(TokenKind::Item)),
+                Cell::Coloured("–".into(), p.text_weak),
+            ]
+        },
+    );
 }

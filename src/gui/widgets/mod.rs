@@ -3,7 +3,10 @@
 
 pub mod table;
 
-use egui::{Align2, Color32, FontId, Frame, Margin, Response, Role, RichText, Sense, Stroke, Ui, WidgetInfo, vec2};
+use egui::{
+    Align2, Color32, FontId, Frame, Margin, Response, RichText, Role, Sense, Stroke, Ui,
+    WidgetInfo, vec2,
+};
 
 use crate::gui::theme::{self, GAP_M, Palette, RADIUS};
 
@@ -22,9 +25,19 @@ pub fn chip_with_fill(ui: &mut Ui, text: &str, colour: Color32, fill: Color32) -
 }
 
 /// A chip at most `max_width` wide: longer text is cut with "…" (the full text is its tooltip).
-pub fn chip_fit(ui: &mut Ui, text: &str, colour: Color32, fill: Color32, max_width: f32) -> Response {
+pub fn chip_fit(
+    ui: &mut Ui,
+    text: &str,
+    colour: Color32,
+    fill: Color32,
+    max_width: f32,
+) -> Response {
     let pad = vec2(6.0, 2.0);
-    let mut job = egui::text::LayoutJob::simple_singleline(text.to_owned(), FontId::proportional(theme::SMALL_SIZE + 0.5), colour);
+    let mut job = egui::text::LayoutJob::simple_singleline(
+        text.to_owned(),
+        FontId::proportional(theme::SMALL_SIZE + 0.5),
+        colour,
+    );
     job.wrap = egui::text::TextWrapping::truncate_at_width((max_width - 2.0 * pad.x).max(8.0));
     let galley = ui.painter().layout_job(job);
     let elided = galley.elided;
@@ -34,7 +47,11 @@ pub fn chip_fit(ui: &mut Ui, text: &str, colour: Color32, fill: Color32, max_wid
         ui.painter().galley(rect.min + pad, galley, colour);
     }
     response.widget_info(|| WidgetInfo::labeled(Role::Label, true, text));
-    if elided { response.on_hover_text(text) } else { response }
+    if elided {
+        response.on_hover_text(text)
+    } else {
+        response
+    }
 }
 
 /// A grey badge naming the protocol of a metric ("full", "sampled100", "test").
@@ -57,22 +74,41 @@ pub fn card_frame(ui: &Ui) -> Frame {
 pub fn section(ui: &mut Ui, title: &str) {
     let p = Palette::of(ui);
     ui.add_space(theme::GAP_S);
-    ui.label(RichText::new(title.to_uppercase()).size(theme::SMALL_SIZE).color(p.text_weak).strong());
+    ui.label(
+        RichText::new(title.to_uppercase())
+            .size(theme::SMALL_SIZE)
+            .color(p.text_weak)
+            .strong(),
+    );
     ui.add_space(2.0);
 }
 
 /// A stat card: a small label, a big number and a grey line under it.
 pub fn stat_card(ui: &mut Ui, label: &str, value: &str, sub: &str, width: f32) {
     let p = Palette::of(ui);
-    card_frame(ui).inner_margin(Margin::symmetric(12, 10)).show(ui, |ui| {
-        ui.set_width(width - 26.0);
-        ui.vertical(|ui| {
-            ui.spacing_mut().item_spacing.y = 2.0;
-            ui.label(RichText::new(label).size(theme::SMALL_SIZE).color(p.text_weak));
-            ui.label(RichText::new(value).font(theme::metric_font()).color(p.text_strong));
-            ui.label(RichText::new(sub).size(theme::SMALL_SIZE).color(p.text_weak));
+    card_frame(ui)
+        .inner_margin(Margin::symmetric(12, 10))
+        .show(ui, |ui| {
+            ui.set_width(width - 26.0);
+            ui.vertical(|ui| {
+                ui.spacing_mut().item_spacing.y = 2.0;
+                ui.label(
+                    RichText::new(label)
+                        .size(theme::SMALL_SIZE)
+                        .color(p.text_weak),
+                );
+                ui.label(
+                    RichText::new(value)
+                        .font(theme::metric_font())
+                        .color(p.text_strong),
+                );
+                ui.label(
+                    RichText::new(sub)
+                        .size(theme::SMALL_SIZE)
+                        .color(p.text_weak),
+                );
+            });
         });
-    });
 }
 
 /// An empty state: says in one sentence what is missing and offers the button
@@ -82,7 +118,11 @@ pub fn empty_state(ui: &mut Ui, title: &str, sentence: &str, button: Option<&str
     let mut clicked = false;
     ui.vertical_centered(|ui| {
         ui.add_space((ui.available_height() * 0.3).min(220.0));
-        ui.label(RichText::new(title).size(theme::HEADING_SIZE).color(p.text_strong));
+        ui.label(
+            RichText::new(title)
+                .size(theme::HEADING_SIZE)
+                .color(p.text_strong),
+        );
         ui.add_space(GAP_M);
         ui.label(RichText::new(sentence).color(p.text_weak));
         if let Some(text) = button {
@@ -110,7 +150,9 @@ pub fn empty_area(ui: &mut Ui, height: f32, sentence: &str) {
         p.text_weak,
         (rect.width() - 2.0 * GAP_M).min(EMPTY_TEXT_WIDTH),
     );
-    let pos = Align2::CENTER_CENTER.anchor_size(rect.center(), galley.size()).min;
+    let pos = Align2::CENTER_CENTER
+        .anchor_size(rect.center(), galley.size())
+        .min;
     ui.painter().galley(pos, galley, p.text_weak);
 }
 
@@ -144,8 +186,22 @@ pub fn thin_bar(ui: &mut Ui, fraction: f32, colour: Color32, width: f32) -> Resp
 
 /// A one-line text field with a hint inside, whose accessible name is `name`
 /// (the hint alone would become its name), and a tooltip.
-pub fn text_field(ui: &mut Ui, text: &mut String, name: &str, hint: &str, width: f32, tooltip: &str) -> Response {
-    let response = ui.add(egui::TextEdit::singleline(text).hint_text(hint.to_owned()).desired_width(width)).on_hover_text(tooltip);
-    ui.ctx().accesskit_node_builder(response.id, |node| node.set_label(name.to_owned()));
+pub fn text_field(
+    ui: &mut Ui,
+    text: &mut String,
+    name: &str,
+    hint: &str,
+    width: f32,
+    tooltip: &str,
+) -> Response {
+    let response = ui
+        .add(
+            egui::TextEdit::singleline(text)
+                .hint_text(hint.to_owned())
+                .desired_width(width),
+        )
+        .on_hover_text(tooltip);
+    ui.ctx()
+        .accesskit_node_builder(response.id, |node| node.set_label(name.to_owned()));
     response
 }
