@@ -12,4 +12,5 @@ pub mod job;
 pub mod model;
 pub mod run;
 pub mod tokenize;
+pub mod train;
 pub mod util;

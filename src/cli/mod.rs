@@ -4,6 +4,7 @@
 
 mod bench;
 mod inspect;
+mod pretrain;
 mod sample;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +27,10 @@ pub enum Command {
     Sample(sample::SampleArgs),
     /// Load a behaviour log and print its format, sizes, distributions and bad rows.
     Inspect(inspect::InspectArgs),
+    /// Pre-train a LUM (or the SASRec / popularity baselines) into a run folder.
+    Pretrain(pretrain::PretrainArgs),
+    /// Evaluate a pre-training run: HR@K, NDCG@K, MRR, leave-one-out.
+    Eval(pretrain::EvalArgs),
     /// Benchmarks (figures for the notes; not tests).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -53,6 +58,8 @@ pub fn run() -> anyhow::Result<()> {
         Some(Command::Gui(a)) => gui(a),
         Some(Command::Sample(a)) => sample::run(a),
         Some(Command::Inspect(a)) => inspect::run(a),
+        Some(Command::Pretrain(a)) => pretrain::run(a),
+        Some(Command::Eval(a)) => pretrain::eval(a),
         Some(Command::Bench(b)) => bench::run(b),
     }
 }

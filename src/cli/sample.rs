@@ -1,6 +1,7 @@
 //! `lumlab sample`: write a synthetic search-advertising world.
 
 use crate::data::sample::{WorldConfig, generate};
+use crate::util::apply_overrides;
 use std::path::PathBuf;
 
 /// Arguments of `lumlab sample`.
@@ -23,31 +24,10 @@ pub struct SampleArgs {
     pub json: bool,
 }
 
-/// Applies `key=value` overrides to a serde config, with an error listing valid keys.
-pub fn apply_overrides<T: serde::Serialize + serde::de::DeserializeOwned>(cfg: &T, sets: &[String]) -> anyhow::Result<T> {
-    let mut v = serde_json::to_value(cfg)?;
-    let obj = v.as_object_mut().ok_or_else(|| anyhow::anyhow!("config is not an object"))?;
-    for s in sets {
-        let (k, val) = s.split_once('=').ok_or_else(|| anyhow::anyhow!("--set `{s}`: expected KEY=VALUE"))?;
-        let k = k.trim();
-        let Some(old) = obj.get(k) else {
-            let mut keys: Vec<&String> = obj.keys().collect();
-            keys.sort();
-            anyhow::bail!("--set: unknown key `{k}`; valid keys: {}", keys.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "));
-        };
-        let parsed: serde_json::Value = match old {
-            serde_json::Value::String(_) => serde_json::Value::String(val.to_string()),
-            _ => serde_json::from_str(val.trim()).unwrap_or_else(|_| serde_json::Value::String(val.to_string())),
-        };
-        obj.insert(k.to_string(), parsed);
-    }
-    serde_json::from_value(v.clone()).map_err(|e| anyhow::anyhow!("--set: bad value ({e})"))
-}
-
 /// Runs `lumlab sample`.
 pub fn run(a: SampleArgs) -> anyhow::Result<()> {
     let base = WorldConfig { users: a.users, seed: a.seed, ..WorldConfig::default() };
-    let cfg = apply_overrides(&base, &a.set)?;
+    let cfg = apply_overrides(&base, &a.set).map_err(anyhow::Error::msg)?;
     let bar = super::progress_bar(1000, "sample");
     let s = generate(&cfg, &a.out, Some(&|f| bar.set_position((f * 1000.0) as u64)))?;
     bar.finish_and_clear();

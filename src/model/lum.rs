@@ -443,6 +443,11 @@ impl Lum {
     }
 
     /// The configuration the model was built with.
+    /// Reseeds the dropout masks (see [`Dropout::reseed`]).
+    pub fn reseed_dropout(&self, seed: u64) {
+        self.dropout.reseed(seed);
+    }
+
     pub fn config(&self) -> &LumConfig {
         &self.cfg
     }

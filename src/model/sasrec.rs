@@ -122,6 +122,11 @@ impl SasRec {
     }
 
     /// The configuration.
+    /// Reseeds the dropout masks (see [`Dropout::reseed`]).
+    pub fn reseed_dropout(&self, seed: u64) {
+        self.dropout.reseed(seed);
+    }
+
     pub fn config(&self) -> &SasRecConfig {
         &self.cfg
     }

@@ -25,10 +25,17 @@ const MAX_FINGERPRINT_CHARS: usize = 32;
 
 /// Hash of everything in the config that changes the output.
 pub fn config_hash(cfg: &TokenizerConfig) -> u64 {
-    let keyed = TokenizerConfig { threads: 0, ..cfg.clone() };
+    let keyed = TokenizerConfig {
+        threads: 0,
+        ..cfg.clone()
+    };
     let mut text = serde_json::to_string(&keyed).unwrap_or_default();
     text.push_str(&format!("|v{ALGORITHM_VERSION}"));
-    if let Some(meta) = cfg.vector_file.as_ref().and_then(|p| std::fs::metadata(p).ok()) {
+    if let Some(meta) = cfg
+        .vector_file
+        .as_ref()
+        .and_then(|p| std::fs::metadata(p).ok())
+    {
         let mtime = meta
             .modified()
             .ok()
@@ -42,8 +49,11 @@ pub fn config_hash(cfg: &TokenizerConfig) -> u64 {
 
 /// Cache file for a (fingerprint, config) pair inside `cache_dir`.
 pub fn cache_path(cache_dir: &Path, fingerprint: &str, cfg: &TokenizerConfig) -> PathBuf {
-    let fp: String =
-        fingerprint.chars().filter(|c| c.is_ascii_alphanumeric()).take(MAX_FINGERPRINT_CHARS).collect();
+    let fp: String = fingerprint
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(MAX_FINGERPRINT_CHARS)
+        .collect();
     cache_dir.join(format!("tok-{fp}-{:016x}.lumcache", config_hash(cfg)))
 }
 
@@ -64,9 +74,13 @@ pub fn tokenize_cached(
         return Ok((tok, true));
     }
     let mut tok = tokenize(data, cfg)?;
-    let written = std::fs::create_dir_all(cache_dir).and_then(|_| crate::util::atomic_write(&path, &encode(&tok)));
+    let written = std::fs::create_dir_all(cache_dir)
+        .and_then(|_| crate::util::atomic_write(&path, &encode(&tok)));
     if let Err(e) = written {
-        tok.stats.notes.push(format!("tokenizer cache not written to {}: {e}", path.display()));
+        tok.stats.notes.push(format!(
+            "tokenizer cache not written to {}: {e}",
+            path.display()
+        ));
     }
     Ok((tok, false))
 }
@@ -136,21 +150,36 @@ impl<'a> Reader<'a> {
     fn u32s(&mut self) -> Option<Vec<u32>> {
         let n = self.len()?;
         let raw = self.take(n.checked_mul(4)?)?;
-        Some(raw.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        Some(
+            raw.chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        )
     }
     fn f32s(&mut self) -> Option<Vec<f32>> {
         Some(self.u32s()?.into_iter().map(f32::from_bits).collect())
     }
     fn sub(&mut self) -> Option<SubTokens> {
-        Some(SubTokens { offsets: self.u32s()?, ids: self.u32s()? })
+        Some(SubTokens {
+            offsets: self.u32s()?,
+            ids: self.u32s()?,
+        })
     }
 }
 
 /// Serialises a tokenizer result (magic, length, body, checksum).
 pub fn encode(t: &Tokenized) -> Vec<u8> {
     let mut w = Writer(Vec::new());
-    w.bytes(serde_json::to_string(&t.config).unwrap_or_default().as_bytes());
-    w.bytes(serde_json::to_string(&t.stats).unwrap_or_default().as_bytes());
+    w.bytes(
+        serde_json::to_string(&t.config)
+            .unwrap_or_default()
+            .as_bytes(),
+    );
+    w.bytes(
+        serde_json::to_string(&t.stats)
+            .unwrap_or_default()
+            .as_bytes(),
+    );
     let (buf, offsets) = t.vocab.names.parts();
     w.bytes(buf.as_bytes());
     w.u32s(offsets);
@@ -226,7 +255,12 @@ pub fn decode(bytes: &[u8]) -> Option<Tokenized> {
         let scenario = Scenario::ALL.get(r.u8()? as usize).copied()?;
         let action = Action::ALL.get(r.u8()? as usize).copied()?;
         let kind = ConditionSource::from_u8(r.u8()?)?;
-        conditions.push(Condition { query, scenario, action, kind });
+        conditions.push(Condition {
+            query,
+            scenario,
+            action,
+            kind,
+        });
     }
     let query_cond = r.u32s()?;
     let condition_source = ConditionSource::from_u8(r.u8()?)?;
@@ -237,13 +271,24 @@ pub fn decode(bytes: &[u8]) -> Option<Tokenized> {
             let dim = r.u32()? as usize;
             let codes = r.u32s()?;
             let suffix = r.u32s()?;
-            let codebooks = (0..levels.len()).map(|_| r.f32s()).collect::<Option<Vec<_>>>()?;
+            let codebooks = (0..levels.len())
+                .map(|_| r.f32s())
+                .collect::<Option<Vec<_>>>()?;
             if codes.len() != suffix.len() * levels.len()
-                || codebooks.iter().zip(&levels).any(|(cb, k)| cb.len() != k * dim)
+                || codebooks
+                    .iter()
+                    .zip(&levels)
+                    .any(|(cb, k)| cb.len() != k * dim)
             {
                 return None;
             }
-            Some(SemanticCodes { levels, dim, codes, suffix, codebooks })
+            Some(SemanticCodes {
+                levels,
+                dim,
+                codes,
+                suffix,
+                codebooks,
+            })
         }
         _ => return None,
     };

@@ -14,9 +14,9 @@
 //! order, so post-training can append "query q" conditions for any query.
 //! Impression rows are CTR samples, not LUM behaviours: their condition is [`NONE`].
 
+use super::ConditionSource;
 use super::content::words;
 use super::vocab::{SubKind, SubTokens, VocabBuilder};
-use super::ConditionSource;
 use crate::data::{Action, Dataset, NONE, Scenario};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
@@ -42,7 +42,12 @@ impl Condition {
         } else {
             ConditionSource::Action
         };
-        Self { query, scenario, action, kind }
+        Self {
+            query,
+            scenario,
+            action,
+            kind,
+        }
     }
 
     /// Human-readable, e.g. `query "red shoes" · search · click`.
@@ -71,7 +76,11 @@ pub(crate) struct Conditions {
 /// Assigns a condition to every non-impression row.
 pub(crate) fn build_conditions(data: &Dataset) -> Conditions {
     let n_rows = data.n_behaviors();
-    let query_scenario = if data.has_scenario() { Scenario::Search } else { Scenario::Unknown };
+    let query_scenario = if data.has_scenario() {
+        Scenario::Search
+    } else {
+        Scenario::Unknown
+    };
     let mut list = Vec::new();
     let mut index: HashMap<Condition, u32> = HashMap::new();
     let mut intern = |c: Condition, list: &mut Vec<Condition>| -> u32 {
@@ -101,7 +110,12 @@ pub(crate) fn build_conditions(data: &Dataset) -> Conditions {
     } else {
         ConditionSource::Action
     };
-    Conditions { list, of_row, query_cond, source }
+    Conditions {
+        list,
+        of_row,
+        query_cond,
+        source,
+    }
 }
 
 /// Adds the condition sub-token kinds to the vocabulary and returns each condition's sub-tokens.
@@ -112,18 +126,39 @@ pub(crate) fn condition_sub_tokens(
     vb: &mut VocabBuilder,
 ) -> SubTokens {
     let n_queries = data.queries.len();
-    let query_words: Vec<Vec<String>> = (0..n_queries as u32).map(|q| words(data.queries.name(q), max_words)).collect();
+    let query_words: Vec<Vec<String>> = (0..n_queries as u32)
+        .map(|q| words(data.queries.name(q), max_words))
+        .collect();
     let word_set: BTreeSet<&str> = query_words.iter().flatten().map(String::as_str).collect();
-    let word_ids: HashMap<&str, u32> = word_set.iter().enumerate().map(|(i, w)| (*w, i as u32)).collect();
-    let scenarios: BTreeSet<Scenario> = conds.iter().map(|c| c.scenario).filter(|s| *s != Scenario::Unknown).collect();
+    let word_ids: HashMap<&str, u32> = word_set
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (*w, i as u32))
+        .collect();
+    let scenarios: BTreeSet<Scenario> = conds
+        .iter()
+        .map(|c| c.scenario)
+        .filter(|s| *s != Scenario::Unknown)
+        .collect();
     let actions: BTreeSet<Action> = conds.iter().map(|c| c.action).collect();
 
-    let q_base = vb.add_kind(SubKind::QueryId, (0..n_queries as u32).map(|q| data.queries.name(q).to_string()));
+    let q_base = vb.add_kind(
+        SubKind::QueryId,
+        (0..n_queries as u32).map(|q| data.queries.name(q).to_string()),
+    );
     let w_base = vb.add_kind(SubKind::QueryWord, word_set.iter());
     let s_base = vb.add_kind(SubKind::Scenario, scenarios.iter().map(|s| s.name()));
     let a_base = vb.add_kind(SubKind::Action, actions.iter().map(|a| a.name()));
-    let s_id: HashMap<Scenario, u32> = scenarios.iter().enumerate().map(|(i, s)| (*s, s_base + i as u32)).collect();
-    let a_id: HashMap<Action, u32> = actions.iter().enumerate().map(|(i, a)| (*a, a_base + i as u32)).collect();
+    let s_id: HashMap<Scenario, u32> = scenarios
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (*s, s_base + i as u32))
+        .collect();
+    let a_id: HashMap<Action, u32> = actions
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (*a, a_base + i as u32))
+        .collect();
 
     let mut sub = SubTokens::new();
     let mut ids = Vec::new();

@@ -30,7 +30,8 @@ const W_TITLE: f32 = 0.8;
 
 /// Normalises a word: lower case, surrounding punctuation removed ("Red," -> "red").
 pub fn normalize_word(w: &str) -> String {
-    w.trim_matches(|c: char| c.is_ascii_punctuation()).to_lowercase()
+    w.trim_matches(|c: char| c.is_ascii_punctuation())
+        .to_lowercase()
 }
 
 /// Distinct normalised words of `text` split on whitespace, first `max` kept, in order.
@@ -67,7 +68,10 @@ pub fn price_bucket_name(b: u32) -> String {
         if v >= 100.0 {
             format!("{v:.0}")
         } else {
-            format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_string()
+            format!("{v:.3}")
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string()
         }
     };
     format!("[{}, {})", fmt(edge(b)), fmt(edge(b + 1)))
@@ -90,7 +94,9 @@ impl Projector {
         self.cache.entry(feature.to_string()).or_insert_with(|| {
             let mut rng = Rng::new(xxh3_64_with_seed(feature.as_bytes(), seed));
             let scale = 1.0 / (CONTENT_DIM as f32).sqrt();
-            (0..CONTENT_DIM).map(|_| rng.normal() as f32 * scale).collect()
+            (0..CONTENT_DIM)
+                .map(|_| rng.normal() as f32 * scale)
+                .collect()
         })
     }
 
@@ -103,8 +109,16 @@ impl Projector {
 
 /// Content vectors of every item the table describes with at least one feature.
 /// Returns (item ids ascending, their vectors as (m, CONTENT_DIM) row-major).
-pub fn content_vectors(table: &ItemTable, n_items: usize, seed: u64, max_words: usize) -> (Vec<u32>, Vec<f32>) {
-    let mut proj = Projector { seed, cache: HashMap::new() };
+pub fn content_vectors(
+    table: &ItemTable,
+    n_items: usize,
+    seed: u64,
+    max_words: usize,
+) -> (Vec<u32>, Vec<f32>) {
+    let mut proj = Projector {
+        seed,
+        cache: HashMap::new(),
+    };
     let mut ids = Vec::new();
     let mut x = Vec::new();
     let mut v = vec![0f32; CONTENT_DIM];
@@ -115,7 +129,11 @@ pub fn content_vectors(table: &ItemTable, n_items: usize, seed: u64, max_words: 
         v.fill(0.0);
         let mut any = false;
         if let Some(c) = table.category.get(i).filter(|c| **c != NONE) {
-            proj.add(&mut v, &format!("c:{}", table.categories.name(*c)), W_CATEGORY);
+            proj.add(
+                &mut v,
+                &format!("c:{}", table.categories.name(*c)),
+                W_CATEGORY,
+            );
             any = true;
         }
         if let Some(b) = table.brand.get(i).filter(|b| **b != NONE) {
@@ -168,8 +186,13 @@ mod tests {
         let mut t = ItemTable::default();
         let shoes = t.categories.intern("shoes");
         let phones = t.categories.intern("phones");
-        for (i, (c, title)) in
-            [(shoes, "runner blue"), (shoes, "trail green"), (phones, "pixel black")].into_iter().enumerate()
+        for (i, (c, title)) in [
+            (shoes, "runner blue"),
+            (shoes, "trail green"),
+            (phones, "pixel black"),
+        ]
+        .into_iter()
+        .enumerate()
         {
             t.titles.push(title);
             t.category.push(c);
@@ -185,10 +208,17 @@ mod tests {
         let (ids, x) = content_vectors(&t, 4, 1, 8);
         assert_eq!(ids, vec![0, 1, 2], "undescribed item 3 has no vector");
         let dot = |a: usize, b: usize| -> f32 {
-            (0..CONTENT_DIM).map(|j| x[a * CONTENT_DIM + j] * x[b * CONTENT_DIM + j]).sum()
+            (0..CONTENT_DIM)
+                .map(|j| x[a * CONTENT_DIM + j] * x[b * CONTENT_DIM + j])
+                .sum()
         };
         assert!((dot(0, 0) - 1.0).abs() < 1e-5, "L2-normalised");
-        assert!(dot(0, 1) > dot(0, 2) + 0.2, "{} vs {}", dot(0, 1), dot(0, 2));
+        assert!(
+            dot(0, 1) > dot(0, 2) + 0.2,
+            "{} vs {}",
+            dot(0, 1),
+            dot(0, 2)
+        );
         let (_, x2) = content_vectors(&t, 4, 1, 8);
         assert_eq!(x, x2, "deterministic");
     }

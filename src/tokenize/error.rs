@@ -5,7 +5,11 @@
 pub enum TokenizeError {
     /// A bad row in a user-supplied item-vector file (`line` is 1-based; for `.npy`, the row + 1).
     #[error("{path}:{line}: {reason}")]
-    VectorFile { path: String, line: u64, reason: String },
+    VectorFile {
+        path: String,
+        line: u64,
+        reason: String,
+    },
     /// The item-vector file as a whole is unusable (empty, unknown layout).
     #[error("{path}: {reason}")]
     VectorFileFormat { path: String, reason: String },

@@ -85,7 +85,11 @@ pub struct CodebookTree {
 
 fn item_label(data: &Dataset, i: u32) -> String {
     let t = data.item_table.title(i);
-    if t.is_empty() { data.items.name(i).to_string() } else { t.to_string() }
+    if t.is_empty() {
+        data.items.name(i).to_string()
+    } else {
+        t.to_string()
+    }
 }
 
 impl Tokenized {
@@ -93,7 +97,12 @@ impl Tokenized {
         ids.iter()
             .map(|id| {
                 let kind = self.vocab.kind(*id);
-                SubTokenView { id: *id, kind, kind_label: kind.label(), name: self.vocab.name(*id) }
+                SubTokenView {
+                    id: *id,
+                    kind,
+                    kind_label: kind.label(),
+                    name: self.vocab.name(*id),
+                }
             })
             .collect()
     }
@@ -131,7 +140,11 @@ impl Tokenized {
             id: c,
             name: self.condition_name(data, c),
             title: String::new(),
-            kind: self.conditions.get(c as usize).map(|k| k.kind.name().to_string()).unwrap_or_default(),
+            kind: self
+                .conditions
+                .get(c as usize)
+                .map(|k| k.kind.name().to_string())
+                .unwrap_or_default(),
             sub: self.sub_views(self.cond_sub.get(c as usize)),
             semantic_path: None,
         }
@@ -140,7 +153,14 @@ impl Tokenized {
     /// User `u`'s token hierarchy; `last` keeps only the most recent behaviours.
     pub fn user_hierarchy(&self, data: &Dataset, u: u32, last: Option<usize>) -> UserHierarchy {
         let rows: Vec<usize> = if (u as usize) < data.n_users() {
-            data.user_range(u).filter(|r| self.cond_of_row.get(*r).map(|c| *c != NONE).unwrap_or(false)).collect()
+            data.user_range(u)
+                .filter(|r| {
+                    self.cond_of_row
+                        .get(*r)
+                        .map(|c| *c != NONE)
+                        .unwrap_or(false)
+                })
+                .collect()
         } else {
             Vec::new()
         };
@@ -155,15 +175,26 @@ impl Tokenized {
                 item: self.item_view(data, data.item[r]),
             })
             .collect();
-        UserHierarchy { user: u, user_name: data.users.name(u).to_string(), total_behaviours: rows.len(), behaviours }
+        UserHierarchy {
+            user: u,
+            user_name: data.users.name(u).to_string(),
+            total_behaviours: rows.len(),
+            behaviours,
+        }
     }
 
     /// The codebook tree with up to `examples` example titles per node; None unless `semantic`.
     pub fn codebook_tree(&self, data: &Dataset, examples: usize) -> Option<CodebookTree> {
         let s = self.semantic.as_ref()?;
         let nl = s.levels.len();
-        let mut coded: Vec<u32> = (0..data.n_items() as u32).filter(|i| s.path(*i).is_some()).collect();
-        coded.sort_by(|a, b| s.path(*a).cmp(&s.path(*b)).then(s.suffix[*a as usize].cmp(&s.suffix[*b as usize])));
+        let mut coded: Vec<u32> = (0..data.n_items() as u32)
+            .filter(|i| s.path(*i).is_some())
+            .collect();
+        coded.sort_by(|a, b| {
+            s.path(*a)
+                .cmp(&s.path(*b))
+                .then(s.suffix[*a as usize].cmp(&s.suffix[*b as usize]))
+        });
         let items_id_only = data.n_items() - coded.len();
 
         // Items sharing a prefix are contiguous after the sort: split runs level by level.
@@ -189,8 +220,16 @@ impl Tokenized {
                     level: level + 1,
                     code,
                     count: run.len(),
-                    examples: run.iter().take(examples).map(|i| item_label(data, *i)).collect(),
-                    children: if last { Vec::new() } else { build(run, level + 1, nl, s, data, examples) },
+                    examples: run
+                        .iter()
+                        .take(examples)
+                        .map(|i| item_label(data, *i))
+                        .collect(),
+                    children: if last {
+                        Vec::new()
+                    } else {
+                        build(run, level + 1, nl, s, data, examples)
+                    },
                     items: if last { run.to_vec() } else { Vec::new() },
                 });
                 start = end;
@@ -198,6 +237,11 @@ impl Tokenized {
             out
         }
         let roots = build(&coded, 0, nl, s, data, examples);
-        Some(CodebookTree { levels: s.levels.clone(), items_coded: coded.len(), items_id_only, roots })
+        Some(CodebookTree {
+            levels: s.levels.clone(),
+            items_coded: coded.len(),
+            items_id_only,
+            roots,
+        })
     }
 }

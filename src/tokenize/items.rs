@@ -32,7 +32,11 @@ pub(crate) fn behaviour_counts(data: &Dataset) -> Vec<u64> {
 }
 
 /// `id` strategy.
-pub(crate) fn id_items(data: &Dataset, min_count: u32, vb: &mut VocabBuilder) -> (SubTokens, IdStats) {
+pub(crate) fn id_items(
+    data: &Dataset,
+    min_count: u32,
+    vb: &mut VocabBuilder,
+) -> (SubTokens, IdStats) {
     let counts = behaviour_counts(data);
     let kept: Vec<bool> = counts.iter().map(|c| *c >= min_count as u64).collect();
     let below = kept.iter().filter(|k| !**k).count();
@@ -40,7 +44,11 @@ pub(crate) fn id_items(data: &Dataset, min_count: u32, vb: &mut VocabBuilder) ->
     if below > 0 {
         names.push(UNK);
     }
-    names.extend((0..data.n_items() as u32).filter(|i| kept[*i as usize]).map(|i| data.items.name(i)));
+    names.extend(
+        (0..data.n_items() as u32)
+            .filter(|i| kept[*i as usize])
+            .map(|i| data.items.name(i)),
+    );
     let base = vb.add_kind(SubKind::ItemId, names);
     let first_item = base + (below > 0) as u32;
     let mut sub = SubTokens::new();
@@ -53,8 +61,20 @@ pub(crate) fn id_items(data: &Dataset, min_count: u32, vb: &mut VocabBuilder) ->
             sub.push(&[base]);
         }
     }
-    let behaviours_on_unk = counts.iter().zip(&kept).filter(|(_, k)| !**k).map(|(c, _)| *c).sum();
-    (sub, IdStats { min_count, items_below_min_count: below, behaviours_on_unk })
+    let behaviours_on_unk = counts
+        .iter()
+        .zip(&kept)
+        .filter(|(_, k)| !**k)
+        .map(|(c, _)| *c)
+        .sum();
+    (
+        sub,
+        IdStats {
+            min_count,
+            items_below_min_count: below,
+            behaviours_on_unk,
+        },
+    )
 }
 
 /// Share of entries in groups of two or more identical keys, and the largest group.
@@ -67,7 +87,14 @@ pub(crate) fn collisions<K: std::hash::Hash + Eq>(keys: impl Iterator<Item = K>)
     }
     let shared: usize = groups.values().filter(|g| **g > 1).sum();
     let largest = groups.values().copied().max().unwrap_or(0);
-    (if n == 0 { 0.0 } else { shared as f64 / n as f64 }, largest)
+    (
+        if n == 0 {
+            0.0
+        } else {
+            shared as f64 / n as f64
+        },
+        largest,
+    )
 }
 
 /// `attributes` strategy. Returns sub-tokens, stats and the number of id-only items.
@@ -79,34 +106,74 @@ pub(crate) fn attribute_items(
 ) -> (SubTokens, AttributeStats, usize) {
     let t = &data.item_table;
     let n = data.n_items();
-    let cat = |i: usize| t.category.get(i).copied().filter(|c| *c != NONE && described(t, i));
-    let brand = |i: usize| t.brand.get(i).copied().filter(|b| *b != NONE && described(t, i));
-    let price = |i: usize| if described(t, i) { t.price.get(i).and_then(|p| price_bucket(*p)) } else { None };
-    let title_words: Vec<Vec<String>> =
-        (0..n).map(|i| if described(t, i) { words(t.title(i as u32), max_words) } else { Vec::new() }).collect();
+    let cat = |i: usize| {
+        t.category
+            .get(i)
+            .copied()
+            .filter(|c| *c != NONE && described(t, i))
+    };
+    let brand = |i: usize| {
+        t.brand
+            .get(i)
+            .copied()
+            .filter(|b| *b != NONE && described(t, i))
+    };
+    let price = |i: usize| {
+        if described(t, i) {
+            t.price.get(i).and_then(|p| price_bucket(*p))
+        } else {
+            None
+        }
+    };
+    let title_words: Vec<Vec<String>> = (0..n)
+        .map(|i| {
+            if described(t, i) {
+                words(t.title(i as u32), max_words)
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
     let mut word_items: BTreeMap<&str, u32> = BTreeMap::new();
     for ws in &title_words {
         for w in ws {
             *word_items.entry(w.as_str()).or_default() += 1;
         }
     }
-    let kept_words: Vec<&str> = word_items.iter().filter(|(_, c)| **c >= min_word_count).map(|(w, _)| *w).collect();
-    let word_id: HashMap<&str, u32> = kept_words.iter().enumerate().map(|(i, w)| (*w, i as u32)).collect();
+    let kept_words: Vec<&str> = word_items
+        .iter()
+        .filter(|(_, c)| **c >= min_word_count)
+        .map(|(w, _)| *w)
+        .collect();
+    let word_id: HashMap<&str, u32> = kept_words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (*w, i as u32))
+        .collect();
     let buckets: BTreeSet<u32> = (0..n).filter_map(price).collect();
-    let bucket_id: HashMap<u32, u32> = buckets.iter().enumerate().map(|(i, b)| (*b, i as u32)).collect();
+    let bucket_id: HashMap<u32, u32> = buckets
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (*b, i as u32))
+        .collect();
 
     // Attribute-less items need their own id row; find them before laying out the vocabulary.
     let has_attr = |i: usize| {
         cat(i).is_some()
             || brand(i).is_some()
             || price(i).is_some()
-            || title_words[i].iter().any(|w| word_id.contains_key(w.as_str()))
+            || title_words[i]
+                .iter()
+                .any(|w| word_id.contains_key(w.as_str()))
     };
     let id_only: Vec<u32> = (0..n as u32).filter(|i| !has_attr(*i as usize)).collect();
     let id_base = vb.add_kind(SubKind::ItemId, id_only.iter().map(|i| data.items.name(*i)));
     let c_base = vb.add_kind(SubKind::Category, t.categories.names().iter());
     let b_base = vb.add_kind(SubKind::Brand, t.brands.names().iter());
-    let p_base = vb.add_kind(SubKind::PriceBucket, buckets.iter().map(|b| price_bucket_name(*b)));
+    let p_base = vb.add_kind(
+        SubKind::PriceBucket,
+        buckets.iter().map(|b| price_bucket_name(*b)),
+    );
     let w_base = vb.add_kind(SubKind::TitleWord, kept_words.iter());
 
     let mut sub = SubTokens::new();

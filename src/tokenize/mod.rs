@@ -27,7 +27,9 @@ pub mod vocab;
 pub use cache::tokenize_cached;
 pub use condition::Condition;
 pub use error::TokenizeError;
-pub use hierarchy::{BehaviourTokens, CodebookNode, CodebookTree, SubTokenView, TokenView, UserHierarchy};
+pub use hierarchy::{
+    BehaviourTokens, CodebookNode, CodebookTree, SubTokenView, TokenView, UserHierarchy,
+};
 pub use kmeans::bench::{BenchReport, bench_kmeans};
 pub use semantic::SemanticCodes;
 pub use stats::{TokenStats, adjusted_rand_index, purity, purity_vs_chance};
@@ -78,7 +80,9 @@ impl std::str::FromStr for ItemStrategy {
             "id" => Ok(ItemStrategy::Id),
             "semantic" => Ok(ItemStrategy::Semantic),
             "attributes" | "attr" => Ok(ItemStrategy::Attributes),
-            other => Err(TokenizeError::Config(format!("unknown strategy {other:?} (expected id, semantic or attributes)"))),
+            other => Err(TokenizeError::Config(format!(
+                "unknown strategy {other:?} (expected id, semantic or attributes)"
+            ))),
         }
     }
 }
@@ -102,7 +106,13 @@ impl ConditionSource {
     }
 
     pub(crate) fn from_u8(b: u8) -> Option<Self> {
-        [ConditionSource::Query, ConditionSource::Scenario, ConditionSource::Action].get(b as usize).copied()
+        [
+            ConditionSource::Query,
+            ConditionSource::Scenario,
+            ConditionSource::Action,
+        ]
+        .get(b as usize)
+        .copied()
     }
 
     pub(crate) fn to_u8(self) -> u8 {
@@ -163,10 +173,15 @@ impl TokenizerConfig {
     pub fn validate(&self) -> Result<(), TokenizeError> {
         if self.strategy == ItemStrategy::Semantic {
             if self.levels.is_empty() || self.levels.len() > MAX_LEVELS {
-                return Err(TokenizeError::Config(format!("levels: need 1 to {MAX_LEVELS} codebook sizes, got {}", self.levels.len())));
+                return Err(TokenizeError::Config(format!(
+                    "levels: need 1 to {MAX_LEVELS} codebook sizes, got {}",
+                    self.levels.len()
+                )));
             }
             if let Some(k) = self.levels.iter().find(|k| **k == 0 || **k > MAX_CODEBOOK) {
-                return Err(TokenizeError::Config(format!("levels: codebook size {k} is outside 1..={MAX_CODEBOOK}")));
+                return Err(TokenizeError::Config(format!(
+                    "levels: codebook size {k} is outside 1..={MAX_CODEBOOK}"
+                )));
             }
         }
         if self.max_words == 0 {
@@ -232,7 +247,8 @@ pub fn tokenize(data: &Dataset, cfg: &TokenizerConfig) -> Result<Tokenized, Toke
             (sub, n_items)
         }
         ItemStrategy::Attributes => {
-            let (sub, s, id_only) = items::attribute_items(data, cfg.min_word_count, cfg.max_words, &mut vb);
+            let (sub, s, id_only) =
+                items::attribute_items(data, cfg.min_word_count, cfg.max_words, &mut vb);
             attr_stats = Some(s);
             (sub, id_only)
         }
@@ -246,15 +262,34 @@ pub fn tokenize(data: &Dataset, cfg: &TokenizerConfig) -> Result<Tokenized, Toke
     let cond_sub = condition::condition_sub_tokens(data, &conds.list, cfg.max_words, &mut vb);
     let vocab = vb.finish();
 
-    let kinds = [ConditionSource::Query, ConditionSource::Scenario, ConditionSource::Action];
-    let conditions_by_kind =
-        kinds.iter().map(|k| (k.name().to_string(), conds.list.iter().filter(|c| c.kind == *k).count())).collect();
+    let kinds = [
+        ConditionSource::Query,
+        ConditionSource::Scenario,
+        ConditionSource::Action,
+    ];
+    let conditions_by_kind = kinds
+        .iter()
+        .map(|k| {
+            (
+                k.name().to_string(),
+                conds.list.iter().filter(|c| c.kind == *k).count(),
+            )
+        })
+        .collect();
     let mut rows_by_kind = [0u64; 3];
     for c in conds.of_row.iter().filter(|c| **c != NONE) {
         rows_by_kind[conds.list[*c as usize].kind.to_u8() as usize] += 1;
     }
-    let items_not_in_table = (0..n_items).filter(|i| !content::described(&data.item_table, *i)).count();
-    let mean = |s: &SubTokens| if s.is_empty() { 0.0 } else { s.ids.len() as f64 / s.len() as f64 };
+    let items_not_in_table = (0..n_items)
+        .filter(|i| !content::described(&data.item_table, *i))
+        .count();
+    let mean = |s: &SubTokens| {
+        if s.is_empty() {
+            0.0
+        } else {
+            s.ids.len() as f64 / s.len() as f64
+        }
+    };
     let stats = TokenStats {
         strategy: cfg.strategy,
         n_items,
@@ -263,7 +298,11 @@ pub fn tokenize(data: &Dataset, cfg: &TokenizerConfig) -> Result<Tokenized, Toke
         vocab_by_kind: stats::kind_sizes(vocab.ranges()),
         condition_source: conds.source,
         conditions_by_kind,
-        rows_by_condition_kind: kinds.iter().zip(rows_by_kind).map(|(k, n)| (k.name().to_string(), n)).collect(),
+        rows_by_condition_kind: kinds
+            .iter()
+            .zip(rows_by_kind)
+            .map(|(k, n)| (k.name().to_string(), n))
+            .collect(),
         items_not_in_table,
         items_id_only: id_only,
         mean_sub_tokens_per_item: mean(&item_sub),
@@ -315,8 +354,16 @@ impl Tokenized {
         for r in data.user_range(u) {
             let c = self.cond_of_row.get(r).copied().unwrap_or(NONE);
             if c != NONE {
-                out.push(StreamToken { token_type: TokenType::Condition, id: c, row: r as u32 });
-                out.push(StreamToken { token_type: TokenType::Item, id: data.item[r], row: r as u32 });
+                out.push(StreamToken {
+                    token_type: TokenType::Condition,
+                    id: c,
+                    row: r as u32,
+                });
+                out.push(StreamToken {
+                    token_type: TokenType::Item,
+                    id: data.item[r],
+                    row: r as u32,
+                });
             }
         }
         out
@@ -324,12 +371,18 @@ impl Tokenized {
 
     /// Human-readable condition, e.g. `query "red shoes" · search · click`.
     pub fn condition_name(&self, data: &Dataset, c: u32) -> String {
-        self.conditions.get(c as usize).map(|k| k.describe(data)).unwrap_or_default()
+        self.conditions
+            .get(c as usize)
+            .map(|k| k.describe(data))
+            .unwrap_or_default()
     }
 
     /// Level-1 semantic code per item ([`NONE`] for id-only items); empty unless `semantic`.
     pub fn level1_codes(&self) -> Vec<u32> {
-        self.semantic.as_ref().map(|s| s.level_codes(0)).unwrap_or_default()
+        self.semantic
+            .as_ref()
+            .map(|s| s.level_codes(0))
+            .unwrap_or_default()
     }
 
     /// Category purity of level-1 codes: (purity, chance purity with shuffled
@@ -349,9 +402,15 @@ impl Tokenized {
             && self.cond_sub.is_valid(v)
             && self.conditions.len() == self.n_conditions
             && self.cond_of_row.len() == data.n_behaviors()
-            && self.cond_of_row.iter().all(|c| *c == NONE || (*c as usize) < self.n_conditions)
+            && self
+                .cond_of_row
+                .iter()
+                .all(|c| *c == NONE || (*c as usize) < self.n_conditions)
             && self.query_cond.len() == data.queries.len()
-            && self.query_cond.iter().all(|c| (*c as usize) < self.n_conditions)
+            && self
+                .query_cond
+                .iter()
+                .all(|c| (*c as usize) < self.n_conditions)
     }
 }
 

@@ -7,6 +7,7 @@
 //! item alone on its path has suffix 0. Items without a vector (no items-table
 //! row / no content / no row in the vector file) get one id-only sub-token.
 
+use super::TokenizerConfig;
 use super::content::{CONTENT_DIM, content_vectors};
 use super::error::TokenizeError;
 use super::items::collisions;
@@ -14,7 +15,6 @@ use super::kmeans::{KmeansConfig, residual_kmeans};
 use super::stats::{LevelStats, SemanticStats, perplexity};
 use super::vectors::read_vector_file;
 use super::vocab::{SubKind, SubTokens, VocabBuilder};
-use super::TokenizerConfig;
 use crate::data::{Dataset, NONE};
 use std::collections::{HashMap, HashSet};
 
@@ -68,7 +68,13 @@ pub(crate) fn semantic_items(
     let (items, x, dim, source, unknown_rows) = match &cfg.vector_file {
         Some(path) => {
             let v = read_vector_file(path, &data.items)?;
-            (v.items, v.x, v.dim, path.display().to_string(), v.unknown_rows)
+            (
+                v.items,
+                v.x,
+                v.dim,
+                path.display().to_string(),
+                v.unknown_rows,
+            )
         }
         None => {
             let (ids, x) = content_vectors(&data.item_table, n, cfg.seed, cfg.max_words);
@@ -99,8 +105,14 @@ pub(crate) fn semantic_items(
         suffix[*item as usize] = *s;
         *s += 1;
     }
-    let max_suffix = suffix.iter().filter(|s| **s != NONE).copied().max().unwrap_or(0);
-    let (collision_rate, largest) = collisions((0..items.len()).map(|p| &rc.codes[p * nl..(p + 1) * nl]));
+    let max_suffix = suffix
+        .iter()
+        .filter(|s| **s != NONE)
+        .copied()
+        .max()
+        .unwrap_or(0);
+    let (collision_rate, largest) =
+        collisions((0..items.len()).map(|p| &rc.codes[p * nl..(p + 1) * nl]));
 
     let coded: HashSet<u32> = items.iter().copied().collect();
     let id_only: Vec<u32> = (0..n as u32).filter(|i| !coded.contains(i)).collect();
@@ -167,7 +179,13 @@ pub(crate) fn semantic_items(
     let codebooks = rc.levels.into_iter().map(|l| l.kmeans.centroids).collect();
     Ok(SemanticOut {
         sub,
-        codes: SemanticCodes { levels: cfg.levels.clone(), dim, codes, suffix, codebooks },
+        codes: SemanticCodes {
+            levels: cfg.levels.clone(),
+            dim,
+            codes,
+            suffix,
+            codebooks,
+        },
         stats,
         id_only: id_only.len(),
     })

@@ -118,7 +118,13 @@ pub struct TokenStats {
 
 /// Vocabulary sizes per kind, in vocabulary order.
 pub(crate) fn kind_sizes(ranges: &[(SubKind, u32, u32)]) -> Vec<KindSize> {
-    ranges.iter().map(|(k, a, b)| KindSize { kind: k.label(), size: (b - a) as usize }).collect()
+    ranges
+        .iter()
+        .map(|(k, a, b)| KindSize {
+            kind: k.label(),
+            size: (b - a) as usize,
+        })
+        .collect()
 }
 
 /// exp(Shannon entropy) of a count distribution.
@@ -140,7 +146,10 @@ pub fn perplexity(counts: &[u64]) -> f64 {
 
 /// Pairs (a, b) where neither is [`NONE`].
 fn valid_pairs<'a>(a: &'a [u32], b: &'a [u32]) -> impl Iterator<Item = (u32, u32)> + 'a {
-    a.iter().zip(b).filter(|(x, y)| **x != NONE && **y != NONE).map(|(x, y)| (*x, *y))
+    a.iter()
+        .zip(b)
+        .filter(|(x, y)| **x != NONE && **y != NONE)
+        .map(|(x, y)| (*x, *y))
 }
 
 /// Purity of clusters `codes` against `labels`: Σ_clusters max_label count / n.

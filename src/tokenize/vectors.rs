@@ -28,17 +28,33 @@ pub struct ItemVectors {
 }
 
 fn err(path: &Path, line: u64, reason: impl Into<String>) -> TokenizeError {
-    TokenizeError::VectorFile { path: path.display().to_string(), line, reason: reason.into() }
+    TokenizeError::VectorFile {
+        path: path.display().to_string(),
+        line,
+        reason: reason.into(),
+    }
 }
 
 /// Reads an item-vector file (CSV or NPY, by extension) for the items in `items`.
 pub fn read_vector_file(path: &Path, items: &Interner) -> Result<ItemVectors, TokenizeError> {
-    let is_npy = path.extension().map(|e| e.eq_ignore_ascii_case("npy")).unwrap_or(false);
-    let rows = if is_npy { read_npy(path, items)? } else { read_csv(path, items)? };
+    let is_npy = path
+        .extension()
+        .map(|e| e.eq_ignore_ascii_case("npy"))
+        .unwrap_or(false);
+    let rows = if is_npy {
+        read_npy(path, items)?
+    } else {
+        read_csv(path, items)?
+    };
     // Sort by item id so the vectors line up with the dataset order.
     let (dim, mut found, unknown_rows) = rows;
     found.sort_by_key(|(i, _)| *i);
-    let mut out = ItemVectors { dim, items: Vec::with_capacity(found.len()), x: Vec::new(), unknown_rows };
+    let mut out = ItemVectors {
+        dim,
+        items: Vec::with_capacity(found.len()),
+        x: Vec::new(),
+        unknown_rows,
+    };
     for (i, v) in found {
         out.items.push(i);
         out.x.extend(v);
@@ -49,9 +65,15 @@ pub fn read_vector_file(path: &Path, items: &Interner) -> Result<ItemVectors, To
 type Rows = (usize, Vec<(u32, Vec<f32>)>, usize);
 
 fn read_csv(path: &Path, items: &Interner) -> Result<Rows, TokenizeError> {
-    let file = std::fs::File::open(path)
-        .map_err(|source| TokenizeError::Io { path: path.display().to_string(), source })?;
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(file);
+    let file = std::fs::File::open(path).map_err(|source| TokenizeError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(file);
     let mut dim: Option<usize> = None;
     let mut found = Vec::new();
     let mut seen = HashSet::new();
@@ -70,24 +92,48 @@ fn read_csv(path: &Path, items: &Interner) -> Result<Rows, TokenizeError> {
         if record.len() == 1 && record.get(0).map(str::is_empty).unwrap_or(true) {
             continue; // blank line
         }
-        let is_header = first && record.get(1).map(|f| f.parse::<f32>().is_err()).unwrap_or(true);
+        let is_header = first
+            && record
+                .get(1)
+                .map(|f| f.parse::<f32>().is_err())
+                .unwrap_or(true);
         first = false;
         if is_header && record.len() > 1 {
             continue;
         }
         let width = record.len().saturating_sub(1);
         if width == 0 {
-            return Err(err(path, line, "expected item_id followed by at least one value"));
+            return Err(err(
+                path,
+                line,
+                "expected item_id followed by at least one value",
+            ));
         }
         let d = *dim.get_or_insert(width);
         if width != d {
-            return Err(err(path, line, format!("expected {d} values after the item id (the width of the first row), found {width}")));
+            return Err(err(
+                path,
+                line,
+                format!(
+                    "expected {d} values after the item id (the width of the first row), found {width}"
+                ),
+            ));
         }
         let mut v = Vec::with_capacity(d);
         for (j, field) in record.iter().skip(1).enumerate() {
-            let x: f32 = field.parse().map_err(|_| err(path, line, format!("value {} ({field:?}) is not a number", j + 1)))?;
+            let x: f32 = field.parse().map_err(|_| {
+                err(
+                    path,
+                    line,
+                    format!("value {} ({field:?}) is not a number", j + 1),
+                )
+            })?;
             if !x.is_finite() {
-                return Err(err(path, line, format!("value {} is {field:?}, not a finite number", j + 1)));
+                return Err(err(
+                    path,
+                    line,
+                    format!("value {} is {field:?}, not a finite number", j + 1),
+                ));
             }
             v.push(x);
         }
@@ -95,7 +141,11 @@ fn read_csv(path: &Path, items: &Interner) -> Result<Rows, TokenizeError> {
         match items.get(id) {
             Some(i) => {
                 if !seen.insert(i) {
-                    return Err(err(path, line, format!("item {id:?} has a second vector row")));
+                    return Err(err(
+                        path,
+                        line,
+                        format!("item {id:?} has a second vector row"),
+                    ));
                 }
                 found.push((i, v));
             }
@@ -104,40 +154,66 @@ fn read_csv(path: &Path, items: &Interner) -> Result<Rows, TokenizeError> {
     }
     match dim {
         Some(d) => Ok((d, found, unknown)),
-        None => Err(TokenizeError::VectorFileFormat { path: path.display().to_string(), reason: "no vector rows".into() }),
+        None => Err(TokenizeError::VectorFileFormat {
+            path: path.display().to_string(),
+            reason: "no vector rows".into(),
+        }),
     }
 }
 
 fn read_npy(path: &Path, items: &Interner) -> Result<Rows, TokenizeError> {
-    let bytes = std::fs::read(path).map_err(|source| TokenizeError::Io { path: path.display().to_string(), source })?;
-    let bad = |reason: &str| TokenizeError::VectorFileFormat { path: path.display().to_string(), reason: reason.into() };
+    let bytes = std::fs::read(path).map_err(|source| TokenizeError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let bad = |reason: &str| TokenizeError::VectorFileFormat {
+        path: path.display().to_string(),
+        reason: reason.into(),
+    };
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err(bad("not an .npy file (bad magic)"));
     }
     let (header_len, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
         _ => return Err(bad("unsupported .npy version")),
     };
-    let header = bytes.get(start..start + header_len).ok_or_else(|| bad("truncated header"))?;
+    let header = bytes
+        .get(start..start + header_len)
+        .ok_or_else(|| bad("truncated header"))?;
     let header = String::from_utf8_lossy(header);
     let width = if header.contains("'<f4'") {
         4
     } else if header.contains("'<f8'") {
         8
     } else {
-        return Err(bad("dtype must be little-endian float32 ('<f4') or float64 ('<f8')"));
+        return Err(bad(
+            "dtype must be little-endian float32 ('<f4') or float64 ('<f8')",
+        ));
     };
     if header.contains("'fortran_order': True") {
-        return Err(bad("Fortran-order arrays are not supported; save with C order"));
+        return Err(bad(
+            "Fortran-order arrays are not supported; save with C order",
+        ));
     }
     let shape = header
         .split("'shape':")
         .nth(1)
         .and_then(|s| s.split(')').next())
-        .map(|s| s.trim().trim_start_matches('(').split(',').filter_map(|v| v.trim().parse::<usize>().ok()).collect::<Vec<_>>())
+        .map(|s| {
+            s.trim()
+                .trim_start_matches('(')
+                .split(',')
+                .filter_map(|v| v.trim().parse::<usize>().ok())
+                .collect::<Vec<_>>()
+        })
         .ok_or_else(|| bad("no shape in header"))?;
-    let [n, d] = shape[..] else { return Err(bad("expected a 2-D array (items, dims)")) };
+    let [n, d] = shape[..] else {
+        return Err(bad("expected a 2-D array (items, dims)"));
+    };
     if d == 0 || n == 0 {
         return Err(bad("empty array"));
     }
@@ -159,7 +235,11 @@ fn read_npy(path: &Path, items: &Interner) -> Result<Rows, TokenizeError> {
                 f64::from_le_bytes(b) as f32
             };
             if !x.is_finite() {
-                return Err(err(path, r as u64 + 1, format!("row {r}, value {} is not a finite number", j + 1)));
+                return Err(err(
+                    path,
+                    r as u64 + 1,
+                    format!("row {r}, value {} is not a finite number", j + 1),
+                ));
             }
             v.push(x);
         }
@@ -200,13 +280,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("bad.csv");
         std::fs::write(&p, "a,1,2\nb,1,2,3\n").unwrap();
-        let e = read_vector_file(&p, &interner(&["a", "b"])).unwrap_err().to_string();
-        assert!(e.contains("bad.csv:2:") && e.contains("expected 2 values"), "{e}");
+        let e = read_vector_file(&p, &interner(&["a", "b"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("bad.csv:2:") && e.contains("expected 2 values"),
+            "{e}"
+        );
         std::fs::write(&p, "a,1,2\nb,0.5,2\nc,NaN,1\n").unwrap();
-        let e = read_vector_file(&p, &interner(&["a", "b", "c"])).unwrap_err().to_string();
-        assert!(e.contains("bad.csv:3:") && e.contains("not a finite number"), "{e}");
+        let e = read_vector_file(&p, &interner(&["a", "b", "c"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("bad.csv:3:") && e.contains("not a finite number"),
+            "{e}"
+        );
         std::fs::write(&p, "a,1,x\n").unwrap();
-        let e = read_vector_file(&p, &interner(&["a"])).unwrap_err().to_string();
+        let e = read_vector_file(&p, &interner(&["a"]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bad.csv:1:"), "{e}");
     }
 
@@ -234,7 +326,9 @@ mod tests {
         let o = bytes.len() - 4;
         bytes[o..].copy_from_slice(&f32::NAN.to_le_bytes());
         std::fs::write(&p, &bytes).unwrap();
-        let e = read_vector_file(&p, &interner(&["0"])).unwrap_err().to_string();
+        let e = read_vector_file(&p, &interner(&["0"]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("v.npy:3:"), "{e}");
     }
 }

@@ -18,7 +18,10 @@ pub struct SubTokens {
 impl SubTokens {
     /// An empty list of entries.
     pub fn new() -> Self {
-        Self { offsets: vec![0], ids: Vec::new() }
+        Self {
+            offsets: vec![0],
+            ids: Vec::new(),
+        }
     }
 
     /// Appends one entry.
@@ -49,7 +52,11 @@ impl SubTokens {
 
     /// The longest entry.
     pub fn max_len(&self) -> usize {
-        self.offsets.windows(2).map(|w| (w[1] - w[0]) as usize).max().unwrap_or(0)
+        self.offsets
+            .windows(2)
+            .map(|w| (w[1] - w[0]) as usize)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Whether offsets are well formed, every entry is non-empty and every id is in `1..vocab_len`.
@@ -57,7 +64,10 @@ impl SubTokens {
         self.offsets.first() == Some(&0)
             && self.offsets.last().map(|l| *l as usize) == Some(self.ids.len())
             && self.offsets.windows(2).all(|w| w[0] < w[1])
-            && self.ids.iter().all(|i| *i != 0 && (*i as usize) < vocab_len)
+            && self
+                .ids
+                .iter()
+                .all(|i| *i != 0 && (*i as usize) < vocab_len)
     }
 }
 
@@ -177,7 +187,11 @@ impl SubVocab {
 
     /// The id range of a kind (empty if the kind is absent).
     pub fn range(&self, kind: SubKind) -> std::ops::Range<u32> {
-        self.ranges.iter().find(|(k, _, _)| *k == kind).map(|(_, a, b)| *a..*b).unwrap_or(0..0)
+        self.ranges
+            .iter()
+            .find(|(k, _, _)| *k == kind)
+            .map(|(_, a, b)| *a..*b)
+            .unwrap_or(0..0)
     }
 
     /// (kind, start, end) of every kind present, in id order.
@@ -199,7 +213,8 @@ impl SubVocab {
             }
             expect = *b;
         }
-        expect as usize == self.names.len() && self.ranges.first().map(|r| r.0) == Some(SubKind::Pad)
+        expect as usize == self.names.len()
+            && self.ranges.first().map(|r| r.0) == Some(SubKind::Pad)
     }
 }
 
@@ -213,11 +228,18 @@ impl VocabBuilder {
     pub fn new() -> Self {
         let mut names = StrPool::new();
         names.push("<pad>");
-        Self { names, ranges: vec![(SubKind::Pad, 0, 1)] }
+        Self {
+            names,
+            ranges: vec![(SubKind::Pad, 0, 1)],
+        }
     }
 
     /// Adds the names of one kind; returns the id of the first one (ids are consecutive).
-    pub fn add_kind<S: AsRef<str>>(&mut self, kind: SubKind, names: impl IntoIterator<Item = S>) -> u32 {
+    pub fn add_kind<S: AsRef<str>>(
+        &mut self,
+        kind: SubKind,
+        names: impl IntoIterator<Item = S>,
+    ) -> u32 {
         let start = self.names.len() as u32;
         for n in names {
             self.names.push(n.as_ref());
@@ -230,7 +252,10 @@ impl VocabBuilder {
     }
 
     pub fn finish(self) -> SubVocab {
-        SubVocab { names: self.names, ranges: self.ranges }
+        SubVocab {
+            names: self.names,
+            ranges: self.ranges,
+        }
     }
 }
 

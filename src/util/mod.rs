@@ -1,9 +1,11 @@
 //! Small shared helpers: a deterministic RNG, atomic file writes, number formatting.
 
 pub mod fs;
+pub mod overrides;
 pub mod rng;
 
 pub use fs::{atomic_write, atomic_write_with};
+pub use overrides::apply_overrides;
 pub use rng::Rng;
 
 /// Formats an integer with thousands separators: 1234567 -> "1,234,567".

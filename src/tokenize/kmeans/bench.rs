@@ -56,7 +56,12 @@ fn synthetic(n: usize, d: usize, seed: u64) -> Vec<f32> {
         for (j, v) in row.iter_mut().enumerate() {
             *v = centres[c * d + j] + 0.5 * rng.normal() as f32;
         }
-        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+        let norm = row
+            .iter()
+            .map(|v| v * v)
+            .sum::<f32>()
+            .sqrt()
+            .max(f32::MIN_POSITIVE);
         row.iter_mut().for_each(|v| *v /= norm);
     }
     x
@@ -68,7 +73,12 @@ pub fn bench_kmeans(n_items: usize, dim: usize, levels: &[usize]) -> BenchReport
 }
 
 /// Times residual k-means with an explicit config (e.g. `max_points_per_centroid: 0` to train on all points).
-pub fn bench_kmeans_with(n_items: usize, dim: usize, levels: &[usize], cfg: &KmeansConfig) -> BenchReport {
+pub fn bench_kmeans_with(
+    n_items: usize,
+    dim: usize,
+    levels: &[usize],
+    cfg: &KmeansConfig,
+) -> BenchReport {
     let threads = cfg.thread_count();
     let t = Instant::now();
     let x = synthetic(n_items, dim, cfg.seed);
@@ -133,7 +143,10 @@ fn candle_assign(x: &[f32], d: usize, centres: &[f32], k: usize) -> candle_core:
     let dev = Device::Cpu;
     let c = Tensor::from_slice(centres, (k, d), &dev)?;
     let ct = c.t()?.contiguous()?; // (d, k)
-    let cn: Vec<f32> = centres.chunks_exact(d).map(|r| r.iter().map(|v| v * v).sum()).collect();
+    let cn: Vec<f32> = centres
+        .chunks_exact(d)
+        .map(|r| r.iter().map(|v| v * v).sum())
+        .collect();
     let n = x.len() / d;
     let mut out = Vec::with_capacity(n);
     let mut start = 0;
@@ -162,11 +175,23 @@ mod tests {
 
     #[test]
     fn small_bench_runs_and_candle_agrees() {
-        let r = bench_kmeans_with(3000, 16, &[8, 8], &KmeansConfig { max_iters: 5, ..Default::default() });
+        let r = bench_kmeans_with(
+            3000,
+            16,
+            &[8, 8],
+            &KmeansConfig {
+                max_iters: 5,
+                ..Default::default()
+            },
+        );
         assert_eq!(r.per_level.len(), 2);
         assert!(r.kmeans_secs > 0.0 && r.assign_gflops > 0.0);
         assert!(r.per_level[1].quant_mse < r.per_level[0].quant_mse);
         // Same nearest centre, bar float ties, from both implementations.
-        assert!(r.candle_agreement.unwrap_or(0.0) > 0.99, "{:?}", r.candle_agreement);
+        assert!(
+            r.candle_agreement.unwrap_or(0.0) > 0.99,
+            "{:?}",
+            r.candle_agreement
+        );
     }
 }

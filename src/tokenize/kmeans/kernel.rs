@@ -49,7 +49,13 @@ impl PackedCentres {
             }
             norms[c] = row.iter().map(|v| v * v).sum();
         }
-        Self { d, k, kp, panels, norms }
+        Self {
+            d,
+            k,
+            kp,
+            panels,
+            norms,
+        }
     }
 }
 
@@ -93,12 +99,7 @@ fn has_avx2_fma() -> bool {
 }
 
 /// Iterates over blocks of [`MR`] points; a short tail is copied into a zero-padded buffer.
-fn for_each_block(
-    xs: &[f32],
-    d: usize,
-    m: usize,
-    mut f: impl FnMut(usize, usize, &[f32]),
-) {
+fn for_each_block(xs: &[f32], d: usize, m: usize, mut f: impl FnMut(usize, usize, &[f32])) {
     let mut tail = vec![0f32; MR * d];
     let mut g = 0;
     while g < m {
@@ -247,7 +248,9 @@ mod tests {
             .map(|x| {
                 let mut best = (0u32, f64::INFINITY);
                 for c in 0..k {
-                    let dist: f64 = (0..d).map(|j| ((x[j] - cs[c * d + j]) as f64).powi(2)).sum();
+                    let dist: f64 = (0..d)
+                        .map(|j| ((x[j] - cs[c * d + j]) as f64).powi(2))
+                        .sum();
                     if dist < best.1 {
                         best = (c as u32, dist);
                     }
@@ -276,7 +279,11 @@ mod tests {
                 let c = &cs[idx[p] as usize * d..(idx[p] as usize + 1) * d];
                 let dist: f32 = x.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum();
                 let xn: f32 = x.iter().map(|v| v * v).sum();
-                assert!((score[p] + xn - dist).abs() < 1e-3 * (1.0 + dist), "{} vs {dist}", score[p] + xn);
+                assert!(
+                    (score[p] + xn - dist).abs() < 1e-3 * (1.0 + dist),
+                    "{} vs {dist}",
+                    score[p] + xn
+                );
             }
         }
     }

@@ -44,7 +44,13 @@ pub struct KmeansConfig {
 
 impl Default for KmeansConfig {
     fn default() -> Self {
-        Self { max_iters: 25, tol: 1e-4, seed: 42, threads: 0, max_points_per_centroid: 256 }
+        Self {
+            max_iters: 25,
+            tol: 1e-4,
+            seed: 42,
+            threads: 0,
+            max_points_per_centroid: 256,
+        }
     }
 }
 
@@ -53,7 +59,9 @@ impl KmeansConfig {
         if self.threads > 0 {
             self.threads
         } else {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
         }
     }
 }
@@ -114,7 +122,10 @@ fn par_slices<R: Send>(
             })
             .collect();
         // A worker can only panic on a bug; re-raise it here rather than hide it.
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
     });
     out.sort_by_key(|(s, _)| *s);
     out.into_iter().map(|(_, r)| r).collect()
@@ -122,7 +133,9 @@ fn par_slices<R: Send>(
 
 /// Squared L2 norm of every row of `x` ((n, d)).
 fn row_norms(x: &[f32], d: usize) -> Vec<f32> {
-    x.chunks_exact(d.max(1)).map(|r| r.iter().map(|v| v * v).sum()).collect()
+    x.chunks_exact(d.max(1))
+        .map(|r| r.iter().map(|v| v * v).sum())
+        .collect()
 }
 
 /// Assigns every row of `x` ((n, d)) to its nearest centre; multithreaded.
@@ -140,7 +153,10 @@ pub fn assign(x: &[f32], d: usize, centres: &[f32], k: usize, threads: usize) ->
         }
         (code, score)
     });
-    let mut out = Assignment { code: Vec::with_capacity(n), dist2: Vec::with_capacity(n) };
+    let mut out = Assignment {
+        code: Vec::with_capacity(n),
+        dist2: Vec::with_capacity(n),
+    };
     for (c, s) in parts {
         out.code.extend(c);
         out.dist2.extend(s);
@@ -180,7 +196,11 @@ fn kmeans_pp(x: &[f32], d: usize, k: usize, rng: &mut Rng) -> Vec<f32> {
     let first = rng.index(n);
     centres.extend_from_slice(&x[first * d..(first + 1) * d]);
     let dist_to = |c: &[f32], p: usize| -> f32 {
-        x[p * d..(p + 1) * d].iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum()
+        x[p * d..(p + 1) * d]
+            .iter()
+            .zip(c)
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum()
     };
     let mut d2: Vec<f32> = (0..n).map(|p| dist_to(&centres[0..d], p)).collect();
     for _ in 1..k {
@@ -215,10 +235,22 @@ pub fn train(x: &[f32], d: usize, k: usize, cfg: &KmeansConfig) -> Kmeans {
     let threads = cfg.thread_count();
     let mut rng = Rng::new(cfg.seed);
     if n == 0 || k == 0 {
-        return Kmeans { k, d, centroids: vec![0.0; k * d], iters: 0, converged: true, reseeded: 0, train_points: 0 };
+        return Kmeans {
+            k,
+            d,
+            centroids: vec![0.0; k * d],
+            iters: 0,
+            converged: true,
+            reseeded: 0,
+            train_points: 0,
+        };
     }
     // Training sample (FAISS-style cap), then k-means++ on a smaller sample of it.
-    let cap = if cfg.max_points_per_centroid == 0 { n } else { cfg.max_points_per_centroid.saturating_mul(k) };
+    let cap = if cfg.max_points_per_centroid == 0 {
+        n
+    } else {
+        cfg.max_points_per_centroid.saturating_mul(k)
+    };
     let train_rows = sample_rows(n, cap, &mut rng);
     let owned;
     let xt: &[f32] = if train_rows.len() == n {
@@ -228,13 +260,25 @@ pub fn train(x: &[f32], d: usize, k: usize, cfg: &KmeansConfig) -> Kmeans {
         &owned
     };
     let nt = xt.len() / d;
-    let pp_rows = sample_rows(nt, KMEANS_PP_POINTS_PER_CENTROID.saturating_mul(k), &mut rng);
+    let pp_rows = sample_rows(
+        nt,
+        KMEANS_PP_POINTS_PER_CENTROID.saturating_mul(k),
+        &mut rng,
+    );
     let centroids = kmeans_pp(&gather_rows(xt, d, &pp_rows), d, k, &mut rng);
     lloyd(xt, d, k, centroids, cfg.max_iters, cfg.tol, threads)
 }
 
 /// Lloyd iterations on `xt` ((nt, d)) from the given (k, d) centroids.
-fn lloyd(xt: &[f32], d: usize, k: usize, mut centroids: Vec<f32>, max_iters: usize, tol: f64, threads: usize) -> Kmeans {
+fn lloyd(
+    xt: &[f32],
+    d: usize,
+    k: usize,
+    mut centroids: Vec<f32>,
+    max_iters: usize,
+    tol: f64,
+    threads: usize,
+) -> Kmeans {
     let nt = xt.len() / d;
     let norms = row_norms(xt, d);
 
@@ -310,7 +354,15 @@ fn lloyd(xt: &[f32], d: usize, k: usize, mut centroids: Vec<f32>, max_iters: usi
         prev_inertia = inertia;
         prev_codes = codes;
     }
-    Kmeans { k, d, centroids, iters, converged, reseeded, train_points: nt }
+    Kmeans {
+        k,
+        d,
+        centroids,
+        iters,
+        converged,
+        reseeded,
+        train_points: nt,
+    }
 }
 
 /// One level of a residual quantiser.
@@ -344,9 +396,16 @@ pub fn residual_kmeans(x: &[f32], d: usize, sizes: &[usize], cfg: &KmeansConfig)
     let mut residual = x.to_vec();
     let mut codes = vec![0u32; n * levels_n];
     let mut levels = Vec::with_capacity(levels_n);
-    let input_mse = if n == 0 { 0.0 } else { row_norms(x, d).iter().map(|v| *v as f64).sum::<f64>() / n as f64 };
+    let input_mse = if n == 0 {
+        0.0
+    } else {
+        row_norms(x, d).iter().map(|v| *v as f64).sum::<f64>() / n as f64
+    };
     for (l, &k) in sizes.iter().enumerate() {
-        let level_cfg = KmeansConfig { seed: cfg.seed.wrapping_add(l as u64 * 0x9E37_79B9), ..cfg.clone() };
+        let level_cfg = KmeansConfig {
+            seed: cfg.seed.wrapping_add(l as u64 * 0x9E37_79B9),
+            ..cfg.clone()
+        };
         let km = train(&residual, d, k, &level_cfg);
         let a = assign(&residual, d, &km.centroids, k, threads);
         // Subtract the chosen centre: what the next level must explain. Memory-bound,
@@ -367,9 +426,18 @@ pub fn residual_kmeans(x: &[f32], d: usize, sizes: &[usize], cfg: &KmeansConfig)
             let s1: f64 = a.dist2.iter().map(|v| (*v as f64).sqrt()).sum();
             (s2 / n as f64, s1 / n as f64)
         };
-        levels.push(ResidualLevel { kmeans: km, quant_mse, mean_dist });
+        levels.push(ResidualLevel {
+            kmeans: km,
+            quant_mse,
+            mean_dist,
+        });
     }
-    ResidualCodes { n, codes, levels, input_mse }
+    ResidualCodes {
+        n,
+        codes,
+        levels,
+        input_mse,
+    }
 }
 
 #[cfg(test)]
@@ -377,9 +445,17 @@ mod tests {
     use super::*;
 
     /// `clusters` well-separated Gaussian blobs in `d` dims; returns (x, label).
-    pub(crate) fn planted(n: usize, d: usize, clusters: usize, spread: f32, seed: u64) -> (Vec<f32>, Vec<u32>) {
+    pub(crate) fn planted(
+        n: usize,
+        d: usize,
+        clusters: usize,
+        spread: f32,
+        seed: u64,
+    ) -> (Vec<f32>, Vec<u32>) {
         let mut rng = Rng::new(seed);
-        let centres: Vec<f32> = (0..clusters * d).map(|_| rng.normal() as f32 * 3.0).collect();
+        let centres: Vec<f32> = (0..clusters * d)
+            .map(|_| rng.normal() as f32 * 3.0)
+            .collect();
         let mut x = Vec::with_capacity(n * d);
         let mut label = Vec::with_capacity(n);
         for _ in 0..n {
@@ -395,7 +471,11 @@ mod tests {
     #[test]
     fn recovers_planted_clusters_and_error_falls_per_level() {
         let (x, label) = planted(3000, 16, 8, 0.5, 11);
-        let cfg = KmeansConfig { seed: 5, threads: 2, ..Default::default() };
+        let cfg = KmeansConfig {
+            seed: 5,
+            threads: 2,
+            ..Default::default()
+        };
         let rc = residual_kmeans(&x, 16, &[8, 8, 8], &cfg);
         let l1: Vec<u32> = (0..rc.n).map(|p| rc.codes[p * 3]).collect();
         let ari = crate::tokenize::stats::adjusted_rand_index(&l1, &label);
@@ -405,19 +485,54 @@ mod tests {
         assert!(purity > 0.9, "purity {purity}");
         assert!(rc.levels[0].quant_mse < rc.input_mse);
         for w in rc.levels.windows(2) {
-            assert!(w[1].quant_mse < w[0].quant_mse, "{} !< {}", w[1].quant_mse, w[0].quant_mse);
+            assert!(
+                w[1].quant_mse < w[0].quant_mse,
+                "{} !< {}",
+                w[1].quant_mse,
+                w[0].quant_mse
+            );
         }
     }
 
     #[test]
     fn same_seed_same_codes_any_thread_count() {
         let (x, _) = planted(20_000, 8, 5, 1.0, 2);
-        let a = residual_kmeans(&x, 8, &[6, 4], &KmeansConfig { seed: 9, threads: 1, ..Default::default() });
-        let b = residual_kmeans(&x, 8, &[6, 4], &KmeansConfig { seed: 9, threads: 3, ..Default::default() });
+        let a = residual_kmeans(
+            &x,
+            8,
+            &[6, 4],
+            &KmeansConfig {
+                seed: 9,
+                threads: 1,
+                ..Default::default()
+            },
+        );
+        let b = residual_kmeans(
+            &x,
+            8,
+            &[6, 4],
+            &KmeansConfig {
+                seed: 9,
+                threads: 3,
+                ..Default::default()
+            },
+        );
         assert_eq!(a.codes, b.codes);
         assert_eq!(a.levels[0].kmeans.centroids, b.levels[0].kmeans.centroids);
-        let c = residual_kmeans(&x, 8, &[6, 4], &KmeansConfig { seed: 10, threads: 1, ..Default::default() });
-        assert_ne!(a.levels[0].kmeans.centroids, c.levels[0].kmeans.centroids, "seed has no effect");
+        let c = residual_kmeans(
+            &x,
+            8,
+            &[6, 4],
+            &KmeansConfig {
+                seed: 10,
+                threads: 1,
+                ..Default::default()
+            },
+        );
+        assert_ne!(
+            a.levels[0].kmeans.centroids, c.levels[0].kmeans.centroids,
+            "seed has no effect"
+        );
     }
 
     #[test]
@@ -452,7 +567,10 @@ mod tests {
     #[test]
     fn training_on_a_sample_still_finds_clusters() {
         let (x, label) = planted(5000, 8, 4, 0.3, 7);
-        let cfg = KmeansConfig { max_points_per_centroid: 40, ..Default::default() };
+        let cfg = KmeansConfig {
+            max_points_per_centroid: 40,
+            ..Default::default()
+        };
         let km = train(&x, 8, 4, &cfg);
         assert_eq!(km.train_points, 160);
         let a = assign(&x, 8, &km.centroids, 4, 2);
