@@ -12,7 +12,8 @@ use egui::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use lumlab::gui::headless::headless_workspace;
-use lumlab::gui::workspace::DeviceInfo;
+use lumlab::gui::training::LiveStatus;
+use lumlab::gui::workspace::{DeviceInfo, StageStatus};
 use lumlab::gui::{AppOptions, LumApp, PanelId, Workspace};
 use lumlab::util::Rng;
 
@@ -238,22 +239,23 @@ fn wgpu_harness(ws: Workspace) -> Harness<'static, LumApp> {
 
 fn nav(h: &mut Harness<'_, LumApp>, id: PanelId) {
     h.get_by_role_and_label(Role::Button, id.title()).click();
-    h.run();
+    h.run_steps(2);
     assert_eq!(h.state().current_panel(), id);
 }
 
-/// Steps the app until `done` holds (background jobs), failing after 20 s.
+/// Steps the app until `done` holds (background jobs), failing after 3 minutes.
 fn run_until(h: &mut Harness<'_, LumApp>, what: &str, done: impl Fn(&LumApp) -> bool) {
     let start = Instant::now();
     while !done(h.state()) {
         assert!(
-            start.elapsed() < Duration::from_secs(20),
+            start.elapsed() < Duration::from_secs(180),
             "timed out waiting for {what}"
         );
         std::thread::sleep(Duration::from_millis(20));
         h.step();
     }
-    h.run();
+    // Steps, not `run`: a live job keeps asking for repaints.
+    h.run_steps(2);
 }
 
 #[test]
@@ -418,22 +420,8 @@ fn engine_buttons_show_a_notice_until_the_engines_are_wired() {
             .text
             .contains("flow runner")
     );
-    nav(&mut h, PanelId::Train);
-    h.get_by_label("tiny").click();
-    h.run();
-    h.get_by_label("Start").click();
-    h.run();
-    let notice = h.state().workspace().notice.clone().unwrap();
-    assert!(
-        notice.text.contains("pre-training engine is not wired"),
-        "{}",
-        notice.text
-    );
     // Once in the notice banner, once as the status bar's last event.
-    assert_eq!(
-        h.query_all_by_label_contains("pre-training engine").count(),
-        2
-    );
+    assert_eq!(h.query_all_by_label_contains("flow runner").count(), 2);
     h.get_by_label("Dismiss").click();
     h.run();
     assert!(h.state().workspace().notice.is_none());
@@ -463,6 +451,127 @@ fn runs_panel_lists_selects_and_diffs_run_folders() {
     assert!(
         h.query_by_label("tokenizer.strategy").is_none(),
         "identical settings are not listed"
+    );
+}
+
+#[test]
+fn train_panel_runs_pauses_and_stops_real_pretraining_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ws, _) = loaded_workspace(dir.path(), None);
+    let mut h = harness(ws);
+    h.run_steps(3);
+    nav(&mut h, PanelId::Train);
+    h.get_by_label("tiny").click();
+    h.run_steps(3);
+    h.get_by_label("Start").click();
+    h.run_steps(3);
+    assert!(
+        h.state()
+            .workspace()
+            .training
+            .as_ref()
+            .is_some_and(|t| t.is_active())
+    );
+    run_until(&mut h, "the first steps", |app| {
+        app.workspace()
+            .training
+            .as_ref()
+            .is_some_and(|t| t.step >= 2)
+    });
+    h.get_by_label("Pause").click();
+    h.run_steps(3);
+    assert_eq!(
+        h.state().workspace().training.as_ref().unwrap().status,
+        LiveStatus::Paused
+    );
+    h.get_by_label("Resume").click();
+    h.run_steps(3);
+    assert_eq!(
+        h.state().workspace().training.as_ref().unwrap().status,
+        LiveStatus::Running
+    );
+    h.get_by_label("Stop").click();
+    run_until(&mut h, "the stop", |app| {
+        app.workspace()
+            .training
+            .as_ref()
+            .is_some_and(|t| !t.is_active())
+    });
+    let stopped = h.state().workspace().training.clone().unwrap();
+    assert_eq!(stopped.status, LiveStatus::Stopped);
+    assert!(
+        stopped.path.join("config.json").is_file(),
+        "the run folder was written"
+    );
+
+    // A whole tiny run: curves, evaluations and a report, then the run appears in Runs.
+    h.get_by_label("Start").click();
+    run_until(&mut h, "the tiny run to finish", |app| {
+        app.workspace()
+            .training
+            .as_ref()
+            .is_some_and(|t| t.status == LiveStatus::Finished)
+    });
+    let done = h.state().workspace().training.clone().unwrap();
+    assert_eq!(done.loss.len() as u64, done.total_steps);
+    assert!(
+        done.evals
+            .iter()
+            .any(|(label, _)| label.starts_with("NDCG@10")),
+        "{:?}",
+        done.evals
+    );
+    assert!(done.path.join("report.json").is_file());
+    run_until(&mut h, "the runs rescan", |app| {
+        app.workspace().runs.iter().any(|r| r.path == done.path)
+    });
+    assert!(matches!(
+        h.state().workspace().pretrain_stage(),
+        StageStatus::Running { .. } | StageStatus::Done { .. }
+    ));
+    nav(&mut h, PanelId::Runs);
+    assert!(
+        h.query_by_role_and_label(Role::Button, &done.name)
+            .is_some()
+    );
+}
+
+#[test]
+fn tokens_panel_runs_the_tokenizer_and_shows_tree_and_hierarchy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ws, _) = loaded_workspace(dir.path(), None);
+    let mut h = harness(ws);
+    h.run();
+    nav(&mut h, PanelId::Tokens);
+    assert!(h.query_by_label("No tokenizer run yet").is_some());
+    h.get_by_role_and_label(Role::RadioButton, "semantic")
+        .click();
+    h.run_steps(2);
+    for level in 1..=3 {
+        h.get_by_label(&format!("level {level} codes"))
+            .set_value_accesskit(4.0);
+    }
+    h.run_steps(2);
+    h.get_all_by_label("Run tokenizer").next().unwrap().click();
+    run_until(&mut h, "the tokenizer", |app| {
+        app.workspace().tokens_for_data().is_some()
+    });
+    let run = h.state().workspace().tokens_for_data().unwrap().clone();
+    assert_eq!(run.tokenized.config.levels, vec![4, 4, 4]);
+    let tree = run.tree.as_ref().expect("the semantic strategy has a tree");
+    // Every coded item sits under exactly one level-1 node.
+    assert_eq!(
+        tree.roots.iter().map(|n| n.count).sum::<usize>(),
+        tree.items_coded
+    );
+    assert!(h.query_by_label_contains("Codebook tree").is_some());
+    // u000's LUM sequence: its behaviours that are not impressions, two tokens each.
+    let ds = h.state().workspace().dataset().unwrap();
+    let u = h.state().workspace().selected_user.unwrap();
+    let n = ds.user_range(u).filter(|r| !ds.is_impression(*r)).count();
+    assert!(
+        h.query_by_label(&format!("{n} behaviours → {} tokens", 2 * n))
+            .is_some()
     );
 }
 
@@ -514,7 +623,18 @@ fn render_panels_writes_one_png_per_panel() {
     let data = std::env::var_os("LUMLAB_SHOTS_DATA")
         .map(PathBuf::from)
         .unwrap_or(written.path);
-    let paths = lumlab::gui::render_panels(&out, Some(&data), 1600.0, 1000.0).unwrap();
+    // LUMLAB_SHOTS_RUN=DIR/RUN renders with that run folder selected (its parent as the runs folder).
+    let run = std::env::var_os("LUMLAB_SHOTS_RUN").map(PathBuf::from);
+    let opts = lumlab::gui::RenderOptions {
+        out_dir: out.clone(),
+        data: Some(data),
+        run,
+        width: 1600.0,
+        height: 1000.0,
+        dark: true,
+        tokenize: true,
+    };
+    let paths = lumlab::gui::render_panels_with(&opts).unwrap();
     let names: Vec<String> = paths
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
+use crate::data::LoadOptions;
 use crate::gui::chrome;
 use crate::gui::command::Command;
 use crate::gui::format;
@@ -16,10 +17,17 @@ use crate::gui::mapping::ColumnMapping;
 use crate::gui::panels::{self, Panel, PanelCx};
 use crate::gui::runs::{self, RunInfo};
 use crate::gui::theme;
+use crate::gui::training::{LiveRun, LiveStatus};
+use crate::gui::workspace::TokenizerRun;
 use crate::gui::workspace::{JobView, LoadedData, Notice, PanelId, Workspace};
+use crate::job::JobEvent;
+use crate::tokenize::{self, TokenizerConfig};
+use crate::train::{PretrainConfig, PretrainRequest, run_pretrain};
 
 /// Time budget per frame for applying job events.
 const DRAIN_BUDGET: Duration = Duration::from_millis(10);
+/// Example titles kept per codebook-tree node.
+pub const TREE_EXAMPLES: usize = 3;
 /// Default folder of run folders, relative to the working directory.
 pub const DEFAULT_RUNS_DIR: &str = "runs";
 
@@ -47,6 +55,9 @@ struct Background {
     loader: Option<JobHandle<LoadOutcome>>,
     scan: Option<JobHandle<Vec<RunInfo>>>,
     export: Option<JobHandle<PathBuf>>,
+    tokenizer: Option<JobHandle<TokenizerRun>>,
+    /// The engine's pre-training job (its events fold into `Workspace::training`).
+    training: Option<crate::job::JobHandle>,
     file_dialog: Option<mpsc::Receiver<Option<PathBuf>>>,
 }
 
@@ -133,7 +144,12 @@ impl LumApp {
     /// Whether any background job is still running.
     pub fn is_busy(&self) -> bool {
         let b = &self.background;
-        b.loader.is_some() || b.scan.is_some() || b.export.is_some() || b.file_dialog.is_some()
+        b.loader.is_some()
+            || b.scan.is_some()
+            || b.export.is_some()
+            || b.file_dialog.is_some()
+            || b.training.is_some()
+            || b.tokenizer.is_some()
     }
 
     fn notify(&mut self, text: impl Into<String>, is_error: bool) {
@@ -177,13 +193,16 @@ impl LumApp {
             }
             Command::ToggleHelp => self.shell.help_open = !self.shell.help_open,
             Command::ToggleJobs => self.shell.jobs_open = !self.shell.jobs_open,
-            Command::RunWholeFlow
-            | Command::RunTokenizer(_)
-            | Command::StartTraining(_)
-            | Command::PauseTraining
-            | Command::StopTraining
-            | Command::ResumeRun(_)
-            | Command::ComputeAttention { .. } => {
+            Command::StartTraining(config) => self.start_training(config),
+            Command::PauseTraining => self.toggle_pause(),
+            Command::StopTraining => {
+                if let Some(job) = &self.background.training {
+                    job.stop();
+                }
+            }
+            Command::ResumeRun(path) => self.resume_run(path),
+            Command::RunTokenizer(config) => self.start_tokenizer(config),
+            Command::RunWholeFlow | Command::ComputeAttention { .. } => {
                 // Handled by `missing_engine` above until the engines are wired in.
             }
         }
@@ -208,6 +227,133 @@ impl LumApp {
                 self.background.loader = Some(job);
             }
             Err(e) => self.notify(format!("could not start loading: {e}"), true),
+        }
+    }
+
+    /// Starts pre-training on the loaded log into a new folder under the runs folder
+    /// (or resumes this session's paused job).
+    fn start_training(&mut self, config: PretrainConfig) {
+        if self.background.training.is_some() {
+            if self
+                .workspace
+                .training
+                .as_ref()
+                .is_some_and(|t| t.status == LiveStatus::Paused)
+            {
+                self.toggle_pause();
+            } else {
+                self.notify("a training job is already running: stop it first", false);
+            }
+            return;
+        }
+        let Some(data) = &self.workspace.data else {
+            self.notify("load a behaviour log first (Data panel)", true);
+            return;
+        };
+        // `2025-11-25T12:34:56Z` -> `20251125-123456`, so folder names sort by time.
+        let stamp: String = crate::run::clock::format_utc(crate::run::clock::now_unix())
+            .chars()
+            .filter(|c| c.is_ascii_digit() || *c == 'T')
+            .map(|c| if c == 'T' { '-' } else { c })
+            .collect();
+        let name = format!("{}-{}-{stamp}", config.model.name(), config.strategy.name());
+        let out = self.workspace.runs_dir.join(name);
+        let req = PretrainRequest {
+            data: data.path.clone(),
+            out,
+            config,
+            resume: false,
+            load: LoadOptions::cached(),
+        };
+        self.spawn_training(req);
+    }
+
+    /// Tokenizes the loaded data on a background thread (through the engine's cache).
+    fn start_tokenizer(&mut self, config: TokenizerConfig) {
+        let Some(data) = &self.workspace.data else {
+            self.notify("load a behaviour log first (Data panel)", true);
+            return;
+        };
+        if let Some(old) = self.background.tokenizer.take() {
+            old.cancel();
+        }
+        let dataset = data.dataset.clone();
+        let fingerprint = data.report.fingerprint.clone();
+        let job = spawn_job("tokenize", self.waker.clone(), move |sink| {
+            sink.progress(0.0, format!("tokenizing ({})", config.strategy.name()));
+            let started = Instant::now();
+            let (tokenized, from_cache) = if fingerprint.is_empty() {
+                (
+                    tokenize::tokenize(&dataset, &config).map_err(|e| e.to_string())?,
+                    false,
+                )
+            } else {
+                tokenize::tokenize_cached(
+                    &dataset,
+                    &config,
+                    &fingerprint,
+                    &crate::train::pretrain::token_cache_dir(),
+                )
+                .map_err(|e| e.to_string())?
+            };
+            sink.progress(0.9, "building the codebook tree");
+            let tree = tokenized
+                .codebook_tree(&dataset, TREE_EXAMPLES)
+                .map(Arc::new);
+            Ok(TokenizerRun {
+                tokenized: Arc::new(tokenized),
+                tree,
+                from_cache,
+                secs: started.elapsed().as_secs_f64(),
+                dataset_key: Arc::as_ptr(&dataset) as usize,
+            })
+        });
+        match job {
+            Ok(job) => self.background.tokenizer = Some(job),
+            Err(e) => self.notify(format!("could not start the tokenizer: {e}"), true),
+        }
+    }
+
+    /// Continues a stopped or interrupted run from its checkpoint (its config.json and data).
+    fn resume_run(&mut self, path: PathBuf) {
+        if self.background.training.is_some() {
+            self.notify("a training job is already running: stop it first", false);
+            return;
+        }
+        let req = PretrainRequest {
+            data: PathBuf::new(),
+            out: path,
+            config: PretrainConfig::default(),
+            resume: true,
+            load: LoadOptions::cached(),
+        };
+        self.spawn_training(req);
+    }
+
+    fn spawn_training(&mut self, req: PretrainRequest) {
+        let waker = self.waker.clone();
+        let out = req.out.clone();
+        let job = crate::job::spawn_job(
+            "pretrain",
+            move || waker(),
+            move |sink, cancel| run_pretrain(&req, sink, cancel),
+        );
+        self.workspace.training = Some(LiveRun::new(out.clone()));
+        self.workspace.last_event = Some(format!("started pre-training into {}", out.display()));
+        self.background.training = Some(job);
+        self.shell.current = PanelId::Train;
+    }
+
+    /// Pauses the training job, or resumes it when paused.
+    fn toggle_pause(&mut self) {
+        if let (Some(job), Some(live)) = (&self.background.training, &mut self.workspace.training) {
+            if live.status == LiveStatus::Paused {
+                job.resume();
+                live.status = LiveStatus::Running;
+            } else {
+                job.pause();
+                live.status = LiveStatus::Paused;
+            }
         }
     }
 
@@ -320,6 +466,28 @@ impl LumApp {
                 }
             }
         }
+        if let Some(job) = &mut self.background.tokenizer
+            && let Some(result) = job.drain(deadline)
+        {
+            self.background.tokenizer = None;
+            match result {
+                Ok(run) => {
+                    let s = &run.tokenized.stats;
+                    let how = if run.from_cache {
+                        "from the cache".to_string()
+                    } else {
+                        format!("in {:.1} s", run.secs)
+                    };
+                    self.workspace.last_event = Some(format!(
+                        "tokenized ({}): {} sub-tokens, {how}",
+                        s.strategy.name(),
+                        format::count(s.vocab_size as u64)
+                    ));
+                    self.workspace.tokens = Some(run);
+                }
+                Err(e) => self.notify(format!("tokenizing failed: {e}"), true),
+            }
+        }
         if let Some(job) = &mut self.background.export
             && let Some(result) = job.drain(deadline)
         {
@@ -327,6 +495,35 @@ impl LumApp {
             match result {
                 Ok(path) => self.notify(format!("wrote {}", path.display()), false),
                 Err(e) => self.notify(format!("export failed: {e}"), true),
+            }
+        }
+        if let Some(job) = &mut self.background.training {
+            let budget = deadline.saturating_duration_since(Instant::now());
+            let events = job.try_drain(budget);
+            let mut finished = false;
+            for event in &events {
+                if let Some(live) = &mut self.workspace.training {
+                    let paused = live.status == LiveStatus::Paused;
+                    live.apply(event);
+                    // A paused job may still report the step it was in; it stays paused.
+                    if paused && live.status == LiveStatus::Running {
+                        live.status = LiveStatus::Paused;
+                    }
+                }
+                if !matches!(event, JobEvent::Step { .. }) {
+                    self.workspace.last_event = Some(event.describe());
+                }
+                finished |= event.is_finished();
+            }
+            if finished {
+                self.background.training = None;
+                if let Some(live) = &self.workspace.training
+                    && let LiveStatus::Failed(e) = &live.status
+                {
+                    let e = e.clone();
+                    self.notify(format!("pre-training failed: {e}"), true);
+                }
+                self.start_scan();
             }
         }
         let view = |j: &dyn JobLike| JobView {
@@ -340,6 +537,18 @@ impl LumApp {
         jobs.extend(self.workspace.loading.clone());
         if let Some(j) = &self.background.export {
             jobs.push(view(j));
+        }
+        if let Some(j) = &self.background.tokenizer {
+            jobs.push(view(j));
+        }
+        if let Some(live) = self.workspace.training.as_ref().filter(|t| t.is_active()) {
+            let view = JobView {
+                name: live.label.clone(),
+                progress: live.fraction(),
+                eta_secs: live.eta_secs(),
+                message: live.status_line(),
+            };
+            jobs.insert(0, view);
         }
         self.workspace.jobs = jobs;
     }

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use crate::gui::mapping::ColumnMapping;
-use crate::gui::panels::tokens::TokenizerSettings;
-use crate::gui::panels::train::TrainSettings;
 use crate::gui::workspace::PanelId;
+use crate::tokenize::TokenizerConfig;
+use crate::train::PretrainConfig;
 
 /// Something the user asked for.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,10 +36,14 @@ pub enum Command {
     /// Show or hide the jobs popover.
     ToggleJobs,
     RunWholeFlow,
-    RunTokenizer(TokenizerSettings),
-    StartTraining(TrainSettings),
+    /// Tokenize the loaded log (a background job, cached by data fingerprint and config).
+    RunTokenizer(TokenizerConfig),
+    /// Pre-train on the loaded log into a new run folder (or resume a paused job).
+    StartTraining(PretrainConfig),
+    /// Pause the running training job, or resume it when paused.
     PauseTraining,
     StopTraining,
+    /// Continue a stopped or interrupted pre-training run from its checkpoint.
     ResumeRun(PathBuf),
     ComputeAttention {
         user: u32,
@@ -53,13 +57,6 @@ impl Command {
         match self {
             Command::RunWholeFlow => {
                 Some("the flow runner (pre-train → post-train → CTR) is not wired into the GUI yet")
-            }
-            Command::RunTokenizer(_) => Some("the tokenizer engine is not wired into the GUI yet"),
-            Command::StartTraining(_)
-            | Command::PauseTraining
-            | Command::StopTraining
-            | Command::ResumeRun(_) => {
-                Some("the pre-training engine is not wired into the GUI yet")
             }
             Command::ComputeAttention { .. } => {
                 Some("attention capture is not wired into the GUI yet")

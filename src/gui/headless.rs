@@ -10,7 +10,12 @@ use egui_kittest::Harness;
 use crate::gui::app::{DEFAULT_RUNS_DIR, LumApp};
 use crate::gui::loader;
 use crate::gui::runs;
-use crate::gui::workspace::{PanelId, Workspace};
+use std::sync::Arc;
+
+use crate::gui::app::TREE_EXAMPLES;
+use crate::gui::workspace::{PanelId, TokenizerRun, Workspace};
+use crate::tokenize::{self, ItemStrategy, TokenizerConfig};
+use crate::train::pretrain::token_cache_dir;
 
 /// Default screenshot size.
 pub const SHOT_SIZE: [f32; 2] = [1600.0, 1000.0];
@@ -28,6 +33,8 @@ pub struct RenderOptions {
     pub width: f32,
     pub height: f32,
     pub dark: bool,
+    /// Run the semantic tokenizer on the data first (the Tokens panel then shows its tree).
+    pub tokenize: bool,
 }
 
 /// Builds the workspace synchronously: data loaded, runs scanned.
@@ -49,6 +56,34 @@ pub fn headless_workspace(data: Option<&Path>, run: Option<&Path>) -> anyhow::Re
         ws.data = Some(loaded);
     }
     Ok(ws)
+}
+
+/// Tokenizes the workspace's data with `config` (through the engine's cache), as the
+/// Tokens panel's Run button does, so screenshots show a real tokenizer run.
+pub fn tokenize_workspace(ws: &mut Workspace, config: &TokenizerConfig) -> anyhow::Result<()> {
+    let Some(data) = &ws.data else { return Ok(()) };
+    let started = std::time::Instant::now();
+    let (tokenized, from_cache) = if data.report.fingerprint.is_empty() {
+        (tokenize::tokenize(&data.dataset, config)?, false)
+    } else {
+        tokenize::tokenize_cached(
+            &data.dataset,
+            config,
+            &data.report.fingerprint,
+            &token_cache_dir(),
+        )?
+    };
+    let tree = tokenized
+        .codebook_tree(&data.dataset, TREE_EXAMPLES)
+        .map(Arc::new);
+    ws.tokens = Some(TokenizerRun {
+        tokenized: Arc::new(tokenized),
+        tree,
+        from_cache,
+        secs: started.elapsed().as_secs_f64(),
+        dataset_key: Arc::as_ptr(&data.dataset) as usize,
+    });
+    Ok(())
 }
 
 /// Renders every panel of `app` into `<out_dir>/<panel>.png`; returns the paths in panel order.
@@ -88,7 +123,8 @@ pub fn render_workspace(
     Ok(out)
 }
 
-/// Renders every panel to `<out_dir>/<panel>.png` at `w`×`h` (dark theme), loading `data` first.
+/// Renders every panel to `<out_dir>/<panel>.png` at `w`×`h` (dark theme), loading `data`
+/// first and, when given, tokenizing it with the semantic strategy for the Tokens panel.
 pub fn render_panels(
     out_dir: &Path,
     data: Option<&Path>,
@@ -102,11 +138,19 @@ pub fn render_panels(
         width: w,
         height: h,
         dark: true,
+        tokenize: data.is_some(),
     })
 }
 
 /// [`render_panels`] with every option.
 pub fn render_panels_with(opts: &RenderOptions) -> anyhow::Result<Vec<PathBuf>> {
-    let ws = headless_workspace(opts.data.as_deref(), opts.run.as_deref())?;
+    let mut ws = headless_workspace(opts.data.as_deref(), opts.run.as_deref())?;
+    if opts.tokenize {
+        let config = TokenizerConfig {
+            strategy: ItemStrategy::Semantic,
+            ..TokenizerConfig::default()
+        };
+        tokenize_workspace(&mut ws, &config).context("tokenizing for the Tokens panel")?;
+    }
     render_workspace(ws, &opts.out_dir, opts.width, opts.height, opts.dark)
 }

@@ -15,6 +15,7 @@ pub mod native;
 pub mod panels;
 pub mod runs;
 pub mod theme;
+pub mod training;
 pub mod widgets;
 pub mod workspace;
 

@@ -13,6 +13,8 @@ use crate::eval::Metric;
 use crate::run::{self, RunDir, RunSummary};
 /// Keys of a metrics line that are x coordinates, not metrics.
 const X_KEYS: [&str; 5] = ["step", "epoch", "time", "timestamp", "elapsed_secs"];
+/// Numeric fields of a metrics row that are bookkeeping, not curves.
+const NOT_METRICS: [&str; 1] = ["users"];
 /// Event-log lines kept per run.
 const EVENTS_KEPT: usize = 200;
 
@@ -169,8 +171,26 @@ pub fn parse_metrics(text: &str, problems: &mut Vec<String>) -> Vec<MetricSeries
         let mut flat = BTreeMap::new();
         flatten(&value, "", &mut flat);
         let x = flat.get("step").and_then(Value::as_f64).unwrap_or(i as f64);
+        // Evaluation rows: `"split": "valid", "metrics": [["NDCG@10 (full, ...)", 0.11], ...]`.
+        let split = flat
+            .get("split")
+            .and_then(Value::as_str)
+            .map(|s| format!("{s} "))
+            .unwrap_or_default();
+        if let Some(pairs) = value.get("metrics").and_then(Value::as_array) {
+            for pair in pairs {
+                if let Some([Value::String(label), v]) = pair.as_array().map(Vec::as_slice)
+                    && let Some(y) = v.as_f64().filter(|y| y.is_finite())
+                {
+                    series
+                        .entry(format!("{split}{label}"))
+                        .or_default()
+                        .push([x, y]);
+                }
+            }
+        }
         for (k, v) in &flat {
-            if X_KEYS.contains(&k.as_str()) {
+            if X_KEYS.contains(&k.as_str()) || NOT_METRICS.contains(&k.as_str()) {
                 continue;
             }
             if let Some(y) = v.as_f64().filter(|y| y.is_finite()) {
@@ -256,6 +276,21 @@ fn csv_field(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engine_eval_rows_become_one_series_per_split_and_metric() {
+        let mut problems = Vec::new();
+        let text = "{\"kind\":\"step\",\"step\":1,\"loss\":3.5,\"lr\":0.001}\n\
+                    {\"kind\":\"eval\",\"split\":\"valid\",\"step\":1,\"users\":50,\"metrics\":[[\"NDCG@10 (full)\",0.2],[\"HR@10 (full)\",0.4]]}\n";
+        let s = parse_metrics(text, &mut problems);
+        let names: Vec<&str> = s.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["loss", "lr", "valid HR@10 (full)", "valid NDCG@10 (full)"]
+        );
+        assert_eq!(s[3].points, vec![[1.0, 0.2]]);
+        assert!(problems.is_empty());
+    }
 
     #[test]
     fn metrics_lines_become_series_by_step() {

@@ -191,6 +191,11 @@ pub fn series_colour(index: usize) -> Color32 {
     SERIES[index % SERIES.len()]
 }
 
+/// The colour of a run, fixed by its name so it is the same in every plot, table and session.
+pub fn run_colour(name: &str) -> Color32 {
+    series_colour(xxhash_rust::xxh3::xxh3_64(name.as_bytes()) as usize)
+}
+
 /// Font for big numbers on stat cards.
 pub fn metric_font() -> FontId {
     FontId::new(METRIC_SIZE, FontFamily::Proportional)

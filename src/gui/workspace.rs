@@ -11,6 +11,9 @@ use crate::data::{Dataset, LoadReport};
 use crate::gui::format;
 use crate::gui::mapping::HeaderPreview;
 use crate::gui::runs::RunInfo;
+use crate::gui::training::{LiveRun, LiveStatus};
+use crate::tokenize::Tokenized;
+use crate::tokenize::hierarchy::CodebookTree;
 
 /// The panels, in flow order (keys 1-7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -102,6 +105,18 @@ impl LoadedData {
     }
 }
 
+/// A finished tokenizer run over the loaded data.
+#[derive(Clone, Debug)]
+pub struct TokenizerRun {
+    pub tokenized: Arc<Tokenized>,
+    /// The semantic codebook tree (None for the id and attribute strategies).
+    pub tree: Option<Arc<CodebookTree>>,
+    pub from_cache: bool,
+    pub secs: f64,
+    /// The dataset it was computed on (an `Arc` address), so a reload invalidates it.
+    pub dataset_key: usize,
+}
+
 /// Progress of a running job, as the bars and chips show it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobView {
@@ -176,8 +191,12 @@ pub struct Workspace {
     pub loading: Option<JobView>,
     pub notice: Option<Notice>,
     pub last_event: Option<String>,
-    /// Pre-train, post-train, CTR.
+    /// Pre-train, post-train, CTR (stages 2 and 3 until their engines are wired).
     pub stages: [StageStatus; 3],
+    /// The training job of this session (running, or the last one).
+    pub training: Option<LiveRun>,
+    /// The last tokenizer run on the loaded data.
+    pub tokens: Option<TokenizerRun>,
 }
 
 impl Workspace {
@@ -202,6 +221,63 @@ impl Workspace {
                 StageStatus::NotRun,
                 StageStatus::NotRun,
             ],
+            training: None,
+            tokens: None,
+        }
+    }
+
+    /// The newest finished LUM pre-training run on disk (baselines do not count).
+    pub fn latest_lum_run(&self) -> Option<&RunInfo> {
+        self.runs.iter().find(|r| {
+            matches!(r.summary.kind.as_str(), "pretrain:lum" | "pretrain")
+                && r.summary.status == "finished"
+        })
+    }
+
+    /// The tokenizer run, if it belongs to the loaded dataset.
+    pub fn tokens_for_data(&self) -> Option<&TokenizerRun> {
+        let key = self
+            .data
+            .as_ref()
+            .map(|d| Arc::as_ptr(&d.dataset) as usize)?;
+        self.tokens.as_ref().filter(|t| t.dataset_key == key)
+    }
+
+    /// Where pre-training stands: this session's job, else the newest finished
+    /// pre-training run on disk with its headline metric.
+    pub fn pretrain_stage(&self) -> StageStatus {
+        if let Some(live) = &self.training {
+            match &live.status {
+                LiveStatus::Preparing | LiveStatus::Running | LiveStatus::Paused => {
+                    return StageStatus::Running {
+                        fraction: live.fraction(),
+                    };
+                }
+                LiveStatus::Failed(e) => return StageStatus::Failed { error: e.clone() },
+                LiveStatus::Finished | LiveStatus::Stopped => {}
+            }
+        }
+        let finished = self.latest_lum_run();
+        match finished {
+            Some(run) => {
+                let headline = run
+                    .summary
+                    .headline
+                    .iter()
+                    .find(|m| m.name == "NDCG@10")
+                    .map(|m| {
+                        format!(
+                            "NDCG@10 {:.3} ({})",
+                            m.value,
+                            m.protocol.split(',').next().unwrap_or("")
+                        )
+                    })
+                    .unwrap_or_else(|| "finished".into());
+                StageStatus::Done {
+                    headline: format!("{} · {headline}", run.name),
+                }
+            }
+            None => StageStatus::NotRun,
         }
     }
 

@@ -12,6 +12,10 @@ use crate::gui::workspace::{PanelId, StageStatus, Workspace};
 
 /// Width of the arrow between two stage cards.
 const ARROW_WIDTH: f32 = 36.0;
+/// Height of the loss sparkline on the pre-train card.
+const SPARK_HEIGHT: f32 = 54.0;
+/// Points drawn in the sparkline.
+const SPARK_POINTS: usize = 400;
 /// Height of the stage cards before the first frame measured them.
 const CARD_HEIGHT: f32 = 360.0;
 
@@ -179,7 +183,12 @@ fn stage_card_ui(
 ) -> f32 {
     let p = Palette::of(ui);
     let colour = p.stage(text.stage);
-    let status = &cx.workspace.stages[index];
+    let ws = cx.workspace;
+    let status = &if index == 0 {
+        ws.pretrain_stage()
+    } else {
+        ws.stages[index].clone()
+    };
     card_frame(ui)
         .show(ui, |ui| {
             ui.spacing_mut().item_spacing.x = GAP_M;
@@ -215,10 +224,37 @@ fn stage_card_ui(
                 ui.add_space(GAP_M);
                 match text.stage {
                     Stage::PreTrain => {
-                        metric_line(ui, "NDCG@10", "–", "full");
-                        metric_line(ui, "HR@10", "–", "full");
+                        let latest = latest_pretrain(ws);
+                        for name in ["NDCG@10", "HR@10"] {
+                            let value = latest
+                                .and_then(|r| {
+                                    r.summary
+                                        .headline
+                                        .iter()
+                                        .find(|m| m.name == name && m.protocol.starts_with("full"))
+                                })
+                                .map(|m| format!("{:.4}", m.value))
+                                .unwrap_or_else(|| "–".into());
+                            metric_line(ui, name, &value, "full · test");
+                        }
                         ui.add_space(GAP_M);
-                        widgets::empty_area(ui, 54.0, "the loss curve draws here while training");
+                        let live = ws.training.as_ref().filter(|t| !t.loss.is_empty());
+                        let loss =
+                            live.map(|t| (t.name.as_str(), t.loss.as_slice()))
+                                .or_else(|| {
+                                    latest.and_then(|r| {
+                                        r.series("loss")
+                                            .map(|s| (r.name.as_str(), s.points.as_slice()))
+                                    })
+                                });
+                        match loss {
+                            Some((name, pts)) => sparkline_ui(ui, name, pts),
+                            None => widgets::empty_area(
+                                ui,
+                                SPARK_HEIGHT,
+                                "the loss curve draws here while training",
+                            ),
+                        }
                     }
                     Stage::PostTrain => {
                         metric_line(ui, "(user, query) pairs", "–", "cached");
@@ -256,6 +292,31 @@ fn stage_card_ui(
             .height()
         })
         .inner
+}
+
+/// The newest finished pre-training run on disk.
+fn latest_pretrain(ws: &Workspace) -> Option<&crate::gui::runs::RunInfo> {
+    ws.latest_lum_run()
+}
+
+/// A small loss curve without axes, in the run's colour.
+fn sparkline_ui(ui: &mut Ui, run: &str, points: &[[f64; 2]]) {
+    let pts = crate::gui::panels::train::downsample(points, SPARK_POINTS);
+    egui_plot::Plot::new(("flow_spark", run))
+        .height(SPARK_HEIGHT)
+        .show_axes(false)
+        .show_grid(false)
+        .allow_zoom(false)
+        .allow_drag(false)
+        .allow_scroll(false)
+        .show_x(false)
+        .show_y(false)
+        .show(ui, |plot| {
+            plot.line(
+                egui_plot::Line::new(format!("{run} loss"), egui_plot::PlotPoints::from(pts))
+                    .color(theme::run_colour(run)),
+            );
+        });
 }
 
 fn metric_line(ui: &mut Ui, name: &str, value: &str, protocol: &str) {

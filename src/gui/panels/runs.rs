@@ -136,7 +136,7 @@ impl RunsPanel {
             TABLE_HEIGHT,
             None,
             |i| {
-                let (idx, r) = shown[i];
+                let (_, r) = shown[i];
                 let selected = ws.is_run_selected(r);
                 let finals = r.final_metrics();
                 let model = match (
@@ -155,7 +155,7 @@ impl RunsPanel {
                 };
                 let mut cells = vec![
                     if selected {
-                        Cell::Coloured("●".into(), theme::series_colour(idx))
+                        Cell::Coloured("●".into(), theme::run_colour(&r.name))
                     } else {
                         Cell::Coloured("○".into(), p.text_weak)
                     },
@@ -250,11 +250,11 @@ fn curves_ui(ui: &mut Ui, selected: &[(usize, &RunInfo)]) {
         .legend(Legend::default())
         .x_axis_label("step")
         .show(ui, |plot| {
-            for (i, r) in &with_loss {
+            for (_, r) in &with_loss {
                 if let Some(s) = r.series("loss") {
                     plot.line(
                         Line::new(r.name.clone(), PlotPoints::from(s.points.clone()))
-                            .color(theme::series_colour(*i)),
+                            .color(theme::run_colour(&r.name)),
                     );
                 }
             }
@@ -283,11 +283,11 @@ fn diff_ui(ui: &mut Ui, selected: &[(usize, &RunInfo)], cx: &mut PanelCx<'_>) {
                         .striped(true)
                         .show(ui, |ui| {
                             ui.label(RichText::new("setting").color(p.text_weak));
-                            for (i, r) in selected {
+                            for (_, r) in selected {
                                 ui.label(
                                     RichText::new(&r.name)
                                         .monospace()
-                                        .color(theme::series_colour(*i)),
+                                        .color(theme::run_colour(&r.name)),
                                 );
                             }
                             ui.end_row();
