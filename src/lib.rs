@@ -6,6 +6,8 @@
 pub mod cli;
 pub mod data;
 pub mod eval;
+#[cfg(feature = "gui")]
+pub mod gui;
 pub mod job;
 pub mod model;
 pub mod run;
