@@ -237,6 +237,31 @@ multiversion! {
     }
 }
 
+multiversion! {
+    /// Softmax of `scale * z + bias` on a block of `rows` rows, each `width` wide with row
+    /// stride `stride` (the fused attention's causal row blocks), in place.
+    pub(crate) fn softmax_block_in_place(z: &mut [f32], bias: &[f32], rows: usize, width: usize, stride: usize, scale: f32) {
+        for r in 0..rows {
+            let s = r * stride..r * stride + width;
+            softmax_row_in_place(&mut z[s.clone()], &bias[s], scale);
+        }
+    }
+}
+
+multiversion! {
+    /// Softmax backward on a strided block, in place: g <- scale * p o (g - rowsum(g o p)).
+    pub(crate) fn softmax_backward_block_in_place(g: &mut [f32], p: &[f32], rows: usize, width: usize, stride: usize, scale: f32) {
+        for r in 0..rows {
+            let s = r * stride..r * stride + width;
+            let (g, p) = (&mut g[s.clone()], &p[s]);
+            let gp = dot(g, p);
+            for (g, &p) in g.iter_mut().zip(p) {
+                *g = scale * p * (*g - gp);
+            }
+        }
+    }
+}
+
 impl CustomOp2 for AttnSoftmax {
     fn name(&self) -> &'static str {
         "lum-attn-softmax"
