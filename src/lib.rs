@@ -8,6 +8,7 @@ pub mod data;
 pub mod eval;
 pub mod job;
 pub mod model;
+pub mod posttrain;
 pub mod run;
 pub mod tokenize;
 pub mod train;
