@@ -13,6 +13,8 @@ pub enum BenchCommand {
     Load(LoadBenchArgs),
     /// One LUM pre-training step of the `bench` preset (the PyTorch reference's exact shapes).
     Pretrain(PretrainBenchArgs),
+    /// Residual k-means on synthetic item vectors (default 1M x 64, 3 levels of 256), with one assignment pass against candle.
+    Kmeans(KmeansBenchArgs),
 }
 
 /// Arguments of `lumlab bench pretrain`.
@@ -61,6 +63,23 @@ fn bench_pretrain(a: PretrainBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Arguments of `lumlab bench kmeans`.
+#[derive(clap::Args, Debug)]
+pub struct KmeansBenchArgs {
+    /// Synthetic items.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub items: usize,
+    /// Vector width.
+    #[arg(long, default_value_t = 64)]
+    pub dim: usize,
+    /// Codebook size per level.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![256usize, 256, 256])]
+    pub levels: Vec<usize>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Arguments of `lumlab bench load`.
 #[derive(clap::Args, Debug)]
 pub struct LoadBenchArgs {
@@ -86,7 +105,31 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Load(a) => bench_load(a),
         BenchCommand::Pretrain(a) => bench_pretrain(a),
+        BenchCommand::Kmeans(a) => bench_kmeans(a),
     }
+}
+
+fn bench_kmeans(a: KmeansBenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(a.items > 0 && a.dim > 0, "--items and --dim must be positive");
+    anyhow::ensure!(
+        !a.levels.is_empty() && a.levels.iter().all(|&k| k > 0 && k <= a.items),
+        "--levels needs codebook sizes between 1 and --items"
+    );
+    let r = crate::tokenize::bench_kmeans(a.items, a.dim, &a.levels);
+    if a.json {
+        println!("{}", serde_json::to_string(&r)?);
+        return Ok(());
+    }
+    println!("residual k-means: {} items x {} dims, levels {:?}, {} threads, kernel {}", thousands(r.n_items as u64), r.dim, r.levels, r.threads, r.kernel);
+    println!("  total        {:.2} s (synthetic data {:.2} s, not counted)", r.kmeans_secs, r.data_secs);
+    for (i, l) in r.per_level.iter().enumerate() {
+        println!("  level {}      k {} · trained on {} points · {} iters{} · quant mse {:.5}", i + 1, l.k, thousands(l.train_points as u64), l.iters, if l.converged { " (converged)" } else { "" }, l.quant_mse);
+    }
+    println!("  assign pass  {:.3} s ({:.1} GFLOP/s)", r.assign_pass_secs, r.assign_gflops);
+    if let (Some(c), Some(agree)) = (r.candle_assign_pass_secs, r.candle_agreement) {
+        println!("  candle pass  {:.3} s (same centre for {:.2}% of points)", c, 100.0 * agree);
+    }
+    Ok(())
 }
 
 /// Writes a Taobao UserBehavior-shaped file: users grouped, ~100 rows per user, 89% pv.

@@ -4,8 +4,10 @@
 
 mod bench;
 mod inspect;
+mod posttrain;
 mod pretrain;
 mod sample;
+mod tokens;
 
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
@@ -31,6 +33,10 @@ pub enum Command {
     Pretrain(pretrain::PretrainArgs),
     /// Evaluate a pre-training run: HR@K, NDCG@K, MRR, leave-one-out.
     Eval(pretrain::EvalArgs),
+    /// Post-train a LUM run: interest vectors o(u,q) for every search session (group query), optional fine-tuning.
+    Posttrain(posttrain::PosttrainArgs),
+    /// Tokenize a log (id | semantic | attributes) and print the tokenizer statistics.
+    Tokens(tokens::TokensArgs),
     /// Render every panel of the workbench to PNG without a display.
     #[cfg(feature = "gui")]
     Screenshot(ScreenshotArgs),
@@ -63,6 +69,8 @@ pub fn run() -> anyhow::Result<()> {
         Some(Command::Inspect(a)) => inspect::run(a),
         Some(Command::Pretrain(a)) => pretrain::run(a),
         Some(Command::Eval(a)) => pretrain::eval(a),
+        Some(Command::Posttrain(a)) => posttrain::run(a),
+        Some(Command::Tokens(a)) => tokens::run(a),
         Some(Command::Bench(b)) => bench::run(b),
         #[cfg(feature = "gui")]
         Some(Command::Screenshot(a)) => screenshot(a),

@@ -18,7 +18,7 @@ pub mod sasrec;
 
 pub use bench::{BenchResult, run_bench};
 pub use init::seeded_var_builder;
-pub use lum::{Lum, LumBatch, LumConfig, Pooling, RaggedIds, SeqSpan, batch_from_sequences};
+pub use lum::{Lum, LumBatch, LumConfig, Pooling, QueryGroup, RaggedIds, SeqSpan, batch_from_sequences};
 pub use sasrec::{SasRec, SasRecBatch, SasRecConfig};
 
 /// What is wrong with a model's inputs or settings.
