@@ -29,8 +29,9 @@ pub struct ExtractOptions {
 
 impl Default for ExtractOptions {
     fn default() -> Self {
-        // Measured on the 2-core box with the default LUM (d 64, 2 layers, 100 behaviours):
-        // beyond ~8k tokens a batch gets no faster per token and only costs memory.
+        // Measured on the shared 2-core box, default LUM (d 64, 2 layers, 100 behaviours),
+        // 3000 sessions of the 2000-user world: 2k tokens 17.7 s, 4k 9-13 s, 8k 7-9.5 s,
+        // 16k 8-8.5 s. Past ~8k a pass is no faster per token and only costs memory.
         Self { max_tokens_per_batch: 8192, max_groups_per_batch: 128 }
     }
 }
@@ -80,7 +81,7 @@ fn group_keys(keys: &[SessionKey], tok: &Tokenized) -> anyhow::Result<Vec<Group>
         .collect())
 }
 
-fn history<'a>(seqs: &'a [UserSeq], user: u32, len: usize) -> anyhow::Result<(&'a [u32], &'a [u32])> {
+fn history(seqs: &[UserSeq], user: u32, len: usize) -> anyhow::Result<(&[u32], &[u32])> {
     let s = seqs.get(user as usize).filter(|s| s.user == user).ok_or_else(|| anyhow::anyhow!("no sequence for user {user}"))?;
     anyhow::ensure!(len <= s.items.len(), "user {user}: history of {len} behaviours but the sequence has {}", s.items.len());
     Ok((&s.conds[..len], &s.items[..len]))
@@ -179,7 +180,12 @@ pub fn extract_per_query(lum: &Lum, tok: &Tokenized, seqs: &[UserSeq], keys: &[S
 pub struct SpeedUp {
     /// Keys timed (an evenly spaced subset of all keys).
     pub keys: usize,
+    /// Grouped and batched: several histories per forward pass (what extraction runs).
     pub grouped_secs: f64,
+    /// Grouped, one history per forward pass: separates the gain of batching users from
+    /// the gain of sharing a history and computing only query rows in the last layer.
+    pub one_history_per_pass_secs: f64,
+    /// One forward pass per key ([`Lum::group_query`] with one query).
     pub per_query_secs: f64,
     /// per_query_secs / grouped_secs.
     pub speedup: f64,
@@ -187,8 +193,9 @@ pub struct SpeedUp {
     pub max_abs_diff: f32,
 }
 
-/// Times [`extract_grouped`] against [`extract_per_query`] on at most `n` evenly spaced
-/// keys, after one untimed warm-up pass of each, and checks that they agree.
+/// Times [`extract_grouped`] (batched, then one history per pass) against
+/// [`extract_per_query`] on at most `n` evenly spaced keys, after one untimed warm-up pass
+/// of each, and checks that all three agree.
 pub fn measure_speedup(lum: &Lum, tok: &Tokenized, seqs: &[UserSeq], keys: &[SessionKey], n: usize, opts: &ExtractOptions) -> anyhow::Result<SpeedUp> {
     let step = keys.len().div_ceil(n.max(1)).max(1);
     let subset: Vec<SessionKey> = keys.iter().step_by(step).cloned().collect();
@@ -202,8 +209,19 @@ pub fn measure_speedup(lum: &Lum, tok: &Tokenized, seqs: &[UserSeq], keys: &[Ses
     let t = Instant::now();
     let grouped = extract_grouped(lum, tok, seqs, &subset, opts, &mut |_| {}, &never)?;
     let grouped_secs = t.elapsed().as_secs_f64();
-    let max_abs_diff = grouped.vectors.iter().zip(&per_query).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-    Ok(SpeedUp { keys: subset.len(), grouped_secs, per_query_secs, speedup: per_query_secs / grouped_secs.max(1e-9), max_abs_diff })
+    let t = Instant::now();
+    let single = ExtractOptions { max_groups_per_batch: 1, ..opts.clone() };
+    let one = extract_grouped(lum, tok, seqs, &subset, &single, &mut |_| {}, &never)?;
+    let one_history_per_pass_secs = t.elapsed().as_secs_f64();
+    let max_abs_diff = grouped.vectors.iter().chain(&one.vectors).zip(per_query.iter().chain(&per_query)).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    Ok(SpeedUp {
+        keys: subset.len(),
+        grouped_secs,
+        one_history_per_pass_secs,
+        per_query_secs,
+        speedup: per_query_secs / grouped_secs.max(1e-9),
+        max_abs_diff,
+    })
 }
 
 /// The LUM item table, L2-normalised: (n_items, d) row-major.

@@ -66,7 +66,7 @@ impl InterestTable {
     /// Builds a table (and its lookup) from parts.
     pub fn new(keys: Vec<InterestKey>, dim: usize, interest: Vec<f32>, item_emb: Vec<f32>) -> Result<Self, PosttrainError> {
         let bad = |reason: String| PosttrainError::BadInterest { path: PathBuf::new(), reason };
-        if dim == 0 || interest.len() != keys.len() * dim || item_emb.len() % dim != 0 {
+        if dim == 0 || interest.len() != keys.len() * dim || !item_emb.len().is_multiple_of(dim) {
             return Err(bad(format!("{} keys, width {dim}, {} interest values, {} item values", keys.len(), interest.len(), item_emb.len())));
         }
         let mut lookup = HashMap::with_capacity(keys.len());
