@@ -17,6 +17,7 @@ use candle_nn::VarMap;
 /// A tiny LUM: width 16, one layer, a 12-behaviour window (so some histories are cut).
 fn tiny_config() -> PretrainConfig {
     PretrainConfig {
+        strategy: crate::tokenize::ItemStrategy::Id,
         d_model: 16,
         n_layers: 1,
         n_heads: 2,

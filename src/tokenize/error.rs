@@ -22,7 +22,7 @@ pub enum TokenizeError {
     /// `semantic` found no item with content to cluster.
     #[error(
         "semantic ids need item content: no item has a category, brand, price or title in the items table \
-         (load an items table or pass an item-vector file)"
+         (load an items table, pass an item-vector file, or use the id strategy: --set strategy=id)"
     )]
     NoContent,
     #[error("invalid tokenizer config: {0}")]
