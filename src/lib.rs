@@ -3,6 +3,7 @@
 //! The engine (data -> tokenize -> model -> train -> eval, plus jobs and run
 //! folders) never names egui; the GUI sits behind the default `gui` feature.
 
+pub mod ctr;
 pub mod data;
 pub mod eval;
 pub mod job;

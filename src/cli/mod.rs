@@ -3,8 +3,11 @@
 //! with `--json`), and returns an error that `main` prints as one line.
 
 mod bench;
+mod ctr;
 mod inspect;
 mod sample;
+
+pub use sample::apply_overrides;
 
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
@@ -26,6 +29,8 @@ pub enum Command {
     Sample(sample::SampleArgs),
     /// Load a behaviour log and print its format, sizes, distributions and bad rows.
     Inspect(inspect::InspectArgs),
+    /// Train the baseline CTR model and, with --lum, the same model + LUM features; compare them.
+    Ctr(ctr::CtrArgs),
     /// Benchmarks (figures for the notes; not tests).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -53,6 +58,7 @@ pub fn run() -> anyhow::Result<()> {
         Some(Command::Gui(a)) => gui(a),
         Some(Command::Sample(a)) => sample::run(a),
         Some(Command::Inspect(a)) => inspect::run(a),
+        Some(Command::Ctr(a)) => ctr::run(a),
         Some(Command::Bench(b)) => bench::run(b),
     }
 }
