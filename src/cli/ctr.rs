@@ -84,6 +84,8 @@ pub fn run(a: CtrArgs) -> anyhow::Result<()> {
     };
     let (data, _report) = super::inspect::load_with_progress(&a.data, opts)
         .with_context(|| format!("loading {}", a.data.display()))?;
+    // Refuse a log without impressions, labels or queries before making a run folder.
+    crate::ctr::impression_rows(&data)?;
     let lum = match (&a.lum, a.sanity_features) {
         (Some(p), _) => Some(lum_features_from_run(p, &data)?),
         (None, true) => Some(history_share_features(&data)?),
