@@ -4,8 +4,10 @@
 //! folders) never names egui; the GUI sits behind the default `gui` feature.
 
 pub mod cli;
+pub mod ctr;
 pub mod data;
 pub mod eval;
+pub mod flow;
 #[cfg(feature = "gui")]
 pub mod gui;
 pub mod job;

@@ -3,11 +3,14 @@
 //! with `--json`), and returns an error that `main` prints as one line.
 
 mod bench;
+mod ctr;
+mod flow;
 mod inspect;
 mod posttrain;
 mod pretrain;
 mod sample;
 mod tokens;
+
 
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
@@ -40,6 +43,10 @@ pub enum Command {
     /// Render every panel of the workbench to PNG without a display.
     #[cfg(feature = "gui")]
     Screenshot(ScreenshotArgs),
+    /// Train the baseline CTR model and, with --lum, the same model + LUM features; compare them.
+    Ctr(ctr::CtrArgs),
+    /// Run pre-train -> post-train -> CTR end to end and write one comparison report.
+    Flow(flow::FlowArgs),
     /// Benchmarks (figures for the notes; not tests).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -71,6 +78,8 @@ pub fn run() -> anyhow::Result<()> {
         Some(Command::Eval(a)) => pretrain::eval(a),
         Some(Command::Posttrain(a)) => posttrain::run(a),
         Some(Command::Tokens(a)) => tokens::run(a),
+        Some(Command::Ctr(a)) => ctr::run(a),
+        Some(Command::Flow(a)) => flow::run(a),
         Some(Command::Bench(b)) => bench::run(b),
         #[cfg(feature = "gui")]
         Some(Command::Screenshot(a)) => screenshot(a),

@@ -136,6 +136,11 @@ impl PretrainConfig {
         }
     }
 
+    /// The budget of `lumlab flow`: a few minutes on a 2-core CPU for the bundled sample world.
+    pub fn flow() -> Self {
+        Self { max_behaviors: 64, batch_size: 48, steps: 240, warmup_steps: 20, eval_every: 60, eval_users: 300, checkpoint_every: 60, ..Self::default() }
+    }
+
     /// Checks settings before any work, naming the key at fault.
     pub fn validate(&self) -> Result<(), String> {
         let pos = |k: &str, v: f64| if v > 0.0 { Ok(()) } else { Err(format!("{k} must be positive (got {v})")) };

@@ -1,0 +1,450 @@
+//! End-to-end checks of the CTR stage on tiny sample worlds: leakage, the
+//! split, metrics recomputed from the exported predictions, learning,
+//! determinism, the +features plumbing and bad input.
+
+use std::path::Path;
+
+use super::*;
+use crate::data::sample::{WorldConfig, generate, read_truth};
+use crate::data::{Dataset, LoadOptions, load};
+use crate::job::{CancelToken, JobEvent};
+use crate::run::{RunDir, RunStatus};
+
+/// A small world: short histories, few items, so tests stay fast.
+fn world(
+    dir: &Path,
+    users: usize,
+    seed: u64,
+    tweak: impl FnOnce(&mut WorldConfig),
+) -> (Dataset, Truth) {
+    let mut cfg = WorldConfig {
+        users,
+        seed,
+        items_per_category: 30,
+        seq_median: 60.0,
+        seq_p90: 120.0,
+        ..WorldConfig::default()
+    };
+    tweak(&mut cfg);
+    generate(&cfg, dir, None).unwrap();
+    let (d, _) = load(&dir.join("behaviors.csv"), &LoadOptions::default()).unwrap();
+    (d, read_truth(&dir.join("truth.csv")).unwrap())
+}
+
+/// Small, fast model settings.
+fn tiny_cfg() -> CtrConfig {
+    CtrConfig {
+        emb_dim: 8,
+        attn_hidden: 8,
+        mlp_hidden: 16,
+        history_len: 10,
+        batch_size: 64,
+        ..CtrConfig::default()
+    }
+}
+
+/// Trains into a fresh run folder under `dir`, collecting events.
+fn train(
+    dir: &Path,
+    name: &str,
+    data: &Dataset,
+    truth: Option<&Truth>,
+    lum: Option<&LumFeatures>,
+    cfg: &CtrConfig,
+) -> (anyhow::Result<CtrResult>, Vec<JobEvent>, RunDir) {
+    let run = RunDir::create(&dir.join(name), cfg).unwrap();
+    let mut events = Vec::new();
+    let r = train_ctr(
+        data,
+        truth,
+        lum,
+        cfg,
+        &run,
+        &mut |e| events.push(e),
+        &CancelToken::new(),
+    );
+    (r, events, run)
+}
+
+/// Parses predictions.csv into (header, rows of fields).
+fn read_predictions(run: &RunDir) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut rdr = csv::Reader::from_path(run.path().join(report::PREDICTIONS_FILE)).unwrap();
+    let header = rdr.headers().unwrap().iter().map(str::to_string).collect();
+    let rows = rdr
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    (header, rows)
+}
+
+#[test]
+fn sample_world_histories_never_see_the_impression_or_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, _) = world(dir.path(), 120, 3, |_| {});
+    let s = CtrSamples::build(&d, 2.0).unwrap();
+    assert!(s.len() > 1000);
+    let mut clicked_later = 0;
+    for i in 0..s.len() {
+        let t = s.ts[i];
+        assert!(s.full_history_ts(i).iter().all(|&bt| bt < t), "sample {i}");
+        // The full history is every behaviour before t: the next one (if any) is at or after t.
+        let lo = s.seq_offsets[s.user[i] as usize] as usize;
+        let hi = s.seq_offsets[s.user[i] as usize + 1] as usize;
+        let next = lo + s.hist_end[i] as usize;
+        assert!(next == hi || s.seq_ts[next] >= t);
+        // A clicked ad's own click row comes after the impression, so it is not in the history.
+        if s.label[i] && next < hi && s.seq_item[next..hi].contains(&s.item[i]) {
+            clicked_later += 1;
+        }
+        assert!(s.recent_history(i, 10).len() <= 10);
+        assert_eq!(
+            s.recent_history(i, 10),
+            &s.full_history(i)[s.full_history(i).len().saturating_sub(10)..]
+        );
+    }
+    assert!(
+        clicked_later > 0,
+        "clicked ads reappear as later click rows, outside their own history"
+    );
+    // Time-based split.
+    let sp = &s.split;
+    assert_eq!(sp.cutoff_unix, sp.last_impression_unix - 2 * 86_400);
+    assert!(s.train_indices().iter().all(|&i| s.ts[i] < sp.cutoff_unix));
+    assert!(s.test_indices().iter().all(|&i| s.ts[i] >= sp.cutoff_unix));
+    assert_eq!(
+        (sp.train_impressions + sp.test_impressions) as usize,
+        s.len()
+    );
+}
+
+#[test]
+fn exported_predictions_recompute_the_reported_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, truth) = world(&dir.path().join("w"), 150, 5, |_| {});
+    let lum = sanity::history_share_features(&d).unwrap();
+    let cfg = tiny_cfg();
+    let (r, events, run) = train(dir.path(), "run", &d, Some(&truth), Some(&lum), &cfg);
+    let r = r.unwrap();
+    let (header, rows) = read_predictions(&run);
+    assert_eq!(
+        &header[..10],
+        [
+            "impression",
+            "user",
+            "query",
+            "item",
+            "timestamp",
+            "position",
+            "label",
+            "baseline",
+            "lum",
+            "p_true"
+        ]
+    );
+    assert_eq!(rows.len() as u64, r.split.test_impressions);
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let labels: Vec<bool> = rows.iter().map(|x| x[col("label")] == "1").collect();
+    let scores = |c: usize| {
+        rows.iter()
+            .map(|x| x[c].parse::<f32>().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let users: Vec<u32> = rows
+        .iter()
+        .map(|x| d.users.get(&x[col("user")]).unwrap())
+        .collect();
+    for (name, c) in [("baseline", col("baseline")), ("+sanity", col("lum"))] {
+        let m = r.model(name).unwrap();
+        let s = scores(c);
+        assert_eq!(
+            crate::eval::auc(&labels, &s).unwrap(),
+            m.report.auc,
+            "{name}"
+        );
+        assert_eq!(
+            crate::eval::gauc(&users, &labels, &s).unwrap(),
+            m.report.gauc_user,
+            "{name}"
+        );
+        assert_eq!(
+            crate::eval::logloss(&labels, &s).unwrap(),
+            m.report.logloss,
+            "{name}"
+        );
+    }
+    let base = r.model("baseline").unwrap();
+    let plus = r.model("+sanity").unwrap();
+    assert_eq!(
+        plus.report.rela_impr,
+        crate::eval::rela_impr(plus.report.auc, base.report.auc)
+    );
+    let o = r.oracle.as_ref().unwrap();
+    assert_eq!(o.missing, 0);
+    let p_true: Vec<f32> = scores(col("p_true"));
+    assert!((crate::eval::auc(&labels, &p_true).unwrap() - o.report.auc).abs() < 1e-4);
+    assert!(
+        o.report.auc > base.report.auc,
+        "the oracle bounds the model"
+    );
+    // Every file the report names exists; ranking.jsonl has one page per line.
+    for f in &r.files {
+        assert!(run.path().join(f).is_file(), "{f}");
+    }
+    let pages = std::fs::read_to_string(run.path().join(report::RANKING_FILE)).unwrap();
+    let pages: Vec<SessionRanking> = pages
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        pages.iter().map(|p| p.ranking.n_ads).sum::<usize>(),
+        rows.len()
+    );
+    assert!(pages.iter().all(|p| p.item_names.len() == p.ranking.n_ads));
+    // The report on disk is what was returned, and the run lists with its headline.
+    // (JSON floats may differ in the last bit after parsing, so compare with a tolerance.)
+    let on_disk: CtrResult = serde_json::from_value(run.read_report().unwrap().unwrap()).unwrap();
+    assert_eq!(on_disk.models.len(), r.models.len());
+    for (a, b) in on_disk.models.iter().zip(&r.models) {
+        assert_eq!(a.name, b.name);
+        assert!((a.report.auc - b.report.auc).abs() < 1e-12);
+    }
+    assert_eq!(on_disk.split, r.split);
+    assert_eq!(run.meta().unwrap().unwrap().status, RunStatus::Finished);
+    let listed = crate::run::list_runs(dir.path()).unwrap();
+    assert_eq!(listed[0].headline[0].name, "baseline AUC");
+    // Events: started, steps, an eval per model and epoch, then the final eval.
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, JobEvent::Started { .. }))
+            .count(),
+        1
+    );
+    let steps = events
+        .iter()
+        .filter(|e| matches!(e, JobEvent::Step { .. }))
+        .count() as u64;
+    assert_eq!(steps, base.steps + plus.steps);
+    assert!(
+        events
+            .iter()
+            .filter(|e| matches!(e, JobEvent::Eval { .. }))
+            .count()
+            >= 3
+    );
+    assert!(events.iter().any(|e| matches!(e, JobEvent::Ranking(_))));
+}
+
+#[test]
+fn loss_falls_when_overfitting_a_small_batch() {
+    use candle_core::Device;
+    use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+    let dir = tempfile::tempdir().unwrap();
+    let (d, _) = world(dir.path(), 60, 9, |_| {});
+    let s = CtrSamples::build(&d, 2.0).unwrap();
+    let cfg = tiny_cfg();
+    let dev = Device::Cpu;
+    let model =
+        model::DinModel::new(&batch::dims_for(&s, &cfg, 0), 1, cfg.init_sd, 0.25, &dev).unwrap();
+    let mut opt = AdamW::new(
+        model.vars(),
+        ParamsAdamW {
+            lr: 1e-2,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // 64 samples with both classes.
+    let idx: Vec<usize> = (0..s.len())
+        .filter(|&i| s.label[i])
+        .take(16)
+        .chain((0..s.len()).filter(|&i| !s.label[i]).take(48))
+        .collect();
+    let b = batch::gather(
+        &s,
+        &idx,
+        cfg.history_len,
+        cfg.max_position,
+        None,
+        true,
+        &dev,
+    )
+    .unwrap();
+    let labels = b.label.clone().unwrap();
+    let mut losses = Vec::new();
+    for _ in 0..150 {
+        let loss = model::bce_with_logits(&model.forward(&b).unwrap(), &labels).unwrap();
+        losses.push(loss.to_scalar::<f32>().unwrap());
+        opt.backward_step(&loss).unwrap();
+    }
+    let (first, last) = (losses[0], *losses.last().unwrap());
+    assert!(last < 0.1 * first, "loss {first} -> {last}");
+}
+
+#[test]
+fn same_seed_gives_identical_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, _) = world(&dir.path().join("w"), 80, 2, |_| {});
+    let lum = sanity::history_share_features(&d).unwrap();
+    let cfg = CtrConfig {
+        epochs: 2,
+        ..tiny_cfg()
+    };
+    let (a, _, ra) = train(dir.path(), "a", &d, None, Some(&lum), &cfg);
+    let (b, _, rb) = train(dir.path(), "b", &d, None, Some(&lum), &cfg);
+    let pa = std::fs::read(ra.path().join(report::PREDICTIONS_FILE)).unwrap();
+    let pb = std::fs::read(rb.path().join(report::PREDICTIONS_FILE)).unwrap();
+    assert_eq!(pa, pb);
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.models[0].epochs, b.models[0].epochs);
+    // Another seed trains a different model.
+    let (c, _, rc) = train(
+        dir.path(),
+        "c",
+        &d,
+        None,
+        Some(&lum),
+        &CtrConfig { seed: 99, ..cfg },
+    );
+    assert!(c.is_ok());
+    assert_ne!(
+        pa,
+        std::fs::read(rc.path().join(report::PREDICTIONS_FILE)).unwrap()
+    );
+}
+
+/// The +features plumbing and the sample world's planted long-term signal:
+/// fed the true long-history shares (not LUM), the model must beat the
+/// recent-window baseline. Several model seeds, so one lucky draw cannot pass it.
+#[test]
+fn long_history_sanity_features_beat_the_recent_window_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, truth) = world(&dir.path().join("w"), 500, 11, |_| {});
+    let lum = sanity::history_share_features(&d).unwrap();
+    let mut gains = Vec::new();
+    for seed in [1, 2] {
+        let cfg = CtrConfig {
+            seed,
+            history_len: 5,
+            ..tiny_cfg()
+        };
+        let (r, _, _) = train(
+            dir.path(),
+            &format!("s{seed}"),
+            &d,
+            Some(&truth),
+            Some(&lum),
+            &cfg,
+        );
+        let r = r.unwrap();
+        let (base, plus) = (r.models[0].report.auc, r.models[1].report.auc);
+        let oracle = r.oracle.unwrap().report.auc;
+        assert!(
+            plus < oracle && base < oracle,
+            "oracle {oracle} bounds {base} and {plus}"
+        );
+        gains.push(plus - base);
+    }
+    assert!(
+        gains.iter().all(|&g| g > 0.0),
+        "+sanity over baseline AUC: {gains:?}"
+    );
+}
+
+#[test]
+fn bad_input_fails_clearly_and_marks_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("noquery.csv");
+    std::fs::write(
+        &p,
+        "user_id,timestamp,item_id,action,label\nu1,1,a,impression,1\nu1,2,b,impression,0\n",
+    )
+    .unwrap();
+    let (d, _) = load(&p, &LoadOptions::default()).unwrap();
+    let (r, _, run) = train(dir.path(), "run", &d, None, None, &tiny_cfg());
+    let e = r.unwrap_err();
+    assert!(format!("{e:#}").contains("no queries"), "{e:#}");
+    assert_eq!(run.meta().unwrap().unwrap().status, RunStatus::Failed);
+    // LUM features of the wrong shape are refused before training.
+    let (d, _) = world(&dir.path().join("w"), 30, 1, |_| {});
+    let bad = LumFeatures::new("test", 4, vec![0.0; 4], vec![0.0; 4]);
+    let (r, events, _) = train(dir.path(), "run2", &d, None, Some(&bad), &tiny_cfg());
+    assert!(format!("{:#}", r.unwrap_err()).contains("interest holds 4 values"));
+    assert!(!events.iter().any(|e| matches!(e, JobEvent::Step { .. })));
+    // A stop request ends training as stopped.
+    let run = RunDir::create(&dir.path().join("run3"), &tiny_cfg()).unwrap();
+    let cancel = CancelToken::new();
+    cancel.stop();
+    let e = train_ctr(&d, None, None, &tiny_cfg(), &run, &mut |_| {}, &cancel).unwrap_err();
+    assert!(e.chain().any(|c| c.is::<crate::job::Stopped>()));
+    assert_eq!(run.meta().unwrap().unwrap().status, RunStatus::Stopped);
+}
+
+#[test]
+fn lum_inputs_by_hand() {
+    // u1: a (cat x, brand p) at 1, b (cat y, brand q) at 2; impressions of a and c at 10.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("items.csv"),
+        "item_id,title,category,brand,price\na,A,x,p,1\nb,B,y,q,2\nc,C,x,q,3\n",
+    )
+    .unwrap();
+    let p = dir.path().join("log.csv");
+    std::fs::write(
+        &p,
+        "user_id,timestamp,item_id,action,query,label\nu1,1,a,click,,\nu1,2,b,click,,\nu1,10,a,impression,x,1\nu1,10,c,impression,x,0\n",
+    )
+    .unwrap();
+    let (d, _) = load(&p, &LoadOptions::default()).unwrap();
+    let s = CtrSamples::without_split(&d).unwrap();
+    let id = |n: &str| d.items.get(n).unwrap() as usize;
+    // Item embeddings: a = (1,0), b = (0,1), c = (0.6, 0.8); interest (3,4) for both samples.
+    let mut item_emb = vec![0f32; 2 * d.n_items()];
+    item_emb[2 * id("a")..2 * id("a") + 2].copy_from_slice(&[1.0, 0.0]);
+    item_emb[2 * id("b")..2 * id("b") + 2].copy_from_slice(&[0.0, 1.0]);
+    item_emb[2 * id("c")..2 * id("c") + 2].copy_from_slice(&[0.6, 0.8]);
+    let lum = LumFeatures::new("hand", 2, vec![3.0, 4.0, 3.0, 4.0], item_emb);
+    lum.validate(s.len(), s.n_items).unwrap();
+    let cfg = CtrConfig {
+        simtier_bins: 4,
+        ..CtrConfig::default()
+    };
+    let e = features::lum_inputs(&s, &lum, &FeatureSet::all(), &cfg);
+    assert_eq!(e.width, 2 + 1 + 4);
+    let row_of = |item: &str| {
+        (0..s.len())
+            .find(|&i| s.item[i] as usize == id(item))
+            .unwrap()
+    };
+    // Target a: interest (0.6, 0.8); sim = 0.6; history cosines a·a = 1 (tier 3), a·b = 0 (tier 2).
+    let ra = e.row(row_of("a"));
+    let want_a = [0.6, 0.8, 0.6, 0.0, 0.0, 0.5, 0.5];
+    assert!(
+        ra.iter().zip(want_a).all(|(x, y)| (x - y).abs() < 1e-6),
+        "{ra:?}"
+    );
+    // Target c: sim = 0.6*0.6 + 0.8*0.8 = 1; cosines c·a = 0.6 (tier 3), c·b = 0.8 (tier 3).
+    let rc = e.row(row_of("c"));
+    let want_c = [0.6, 0.8, 1.0, 0.0, 0.0, 0.0, 1.0];
+    assert!(
+        rc.iter().zip(want_c).all(|(x, y)| (x - y).abs() < 1e-6),
+        "{rc:?}"
+    );
+    // Ablation column layout: sim alone is one column.
+    let sim = features::lum_inputs(&s, &lum, &FeatureSet::only(LumFeature::Sim), &cfg);
+    assert_eq!(
+        (sim.width, sim.columns.clone()),
+        (1, vec!["sim".to_string()])
+    );
+    // Sanity features: shares of categories x, y and brands p, q over the history (a, b).
+    let san = sanity::history_share_features_for(&s);
+    assert_eq!(san.dim, 4);
+    let cx = d.item_table.categories.get("x").unwrap() as usize;
+    let bp = d.item_table.brands.get("p").unwrap() as usize;
+    let row = &san.interest[row_of("c") * 4..row_of("c") * 4 + 4];
+    assert_eq!(
+        (row[cx], row[1 - cx], row[2 + bp], row[2 + 1 - bp]),
+        (0.5, 0.5, 0.5, 0.5)
+    );
+}
