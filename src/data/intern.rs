@@ -1,13 +1,20 @@
 //! String interning: any id string maps to a dense `u32`, names live in one pooled buffer.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// Many strings in one buffer: `get(i)` is `buf[offsets[i]..offsets[i+1]]`.
 /// One allocation for all names instead of one per string.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StrPool {
     buf: String,
     offsets: Vec<u32>,
+}
+
+impl Default for StrPool {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl StrPool {
@@ -40,7 +47,7 @@ impl StrPool {
             self.push("");
         }
     }
-    /// Sets entry `i` (must be the last entry or beyond; earlier entries are immutable).
+    /// All strings in order.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         (0..self.len()).map(|i| self.get(i).unwrap_or(""))
     }
@@ -61,10 +68,13 @@ impl StrPool {
 }
 
 /// Dense ids for strings, in first-seen order.
+///
+/// The string -> id map is built lazily, so a dataset reopened from the binary
+/// cache pays for it only if something looks a name up.
 #[derive(Clone, Debug, Default)]
 pub struct Interner {
     names: StrPool,
-    ids: HashMap<Box<str>, u32>,
+    ids: OnceLock<HashMap<Box<str>, u32>>,
 }
 
 impl PartialEq for Interner {
@@ -75,20 +85,26 @@ impl PartialEq for Interner {
 
 impl Interner {
     pub fn new() -> Self {
-        Self { names: StrPool::new(), ids: HashMap::new() }
+        Self { names: StrPool::new(), ids: OnceLock::from(HashMap::new()) }
+    }
+    fn build_map(names: &StrPool) -> HashMap<Box<str>, u32> {
+        names.iter().enumerate().map(|(i, s)| (Box::<str>::from(s), i as u32)).collect()
     }
     /// The id of `s`, adding it if new.
     pub fn intern(&mut self, s: &str) -> u32 {
-        if let Some(id) = self.ids.get(s) {
+        let names = &self.names;
+        self.ids.get_or_init(|| Self::build_map(names));
+        let Some(ids) = self.ids.get_mut() else { unreachable!("initialised above") };
+        if let Some(id) = ids.get(s) {
             return *id;
         }
         let id = self.names.push(s) as u32;
-        self.ids.insert(s.into(), id);
+        ids.insert(s.into(), id);
         id
     }
     /// The id of `s` if it was interned.
     pub fn get(&self, s: &str) -> Option<u32> {
-        self.ids.get(s).copied()
+        self.ids.get_or_init(|| Self::build_map(&self.names)).get(s).copied()
     }
     /// The string of `id` ("" if out of range).
     pub fn name(&self, id: u32) -> &str {
@@ -103,15 +119,10 @@ impl Interner {
     pub fn names(&self) -> &StrPool {
         &self.names
     }
-    /// Rebuilds the lookup map from a name pool (cache reopen); `None` on duplicate names.
-    pub fn from_pool(names: StrPool) -> Option<Self> {
-        let mut ids = HashMap::with_capacity(names.len());
-        for (i, s) in names.iter().enumerate() {
-            if ids.insert(Box::<str>::from(s), i as u32).is_some() {
-                return None;
-            }
-        }
-        Some(Self { names, ids })
+    /// An interner over an existing name pool (cache reopen); the map is built on first lookup.
+    /// Names must be distinct (the cache checksum guarantees what was written).
+    pub fn from_pool(names: StrPool) -> Self {
+        Self { names, ids: OnceLock::new() }
     }
 }
 
@@ -133,7 +144,9 @@ mod tests {
         assert_eq!(i.len(), 4);
         let (buf, offs) = i.names().parts();
         let pool = StrPool::from_parts(buf.to_string(), offs.to_vec()).unwrap();
-        assert_eq!(Interner::from_pool(pool).unwrap(), i);
+        let back = Interner::from_pool(pool);
+        assert_eq!(back, i);
+        assert_eq!(back.get("ü-42"), Some(3));
     }
 
     #[test]

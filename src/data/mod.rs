@@ -6,18 +6,21 @@
 //! users are dense `u32` ids whose behaviours sit contiguously, sorted by time
 //! with a stable sort, in parallel columns.
 
-// pub mod cache;
-// pub mod error;
-// pub mod formats;
+pub mod builder;
+pub mod cache;
+pub mod error;
+pub mod formats;
 pub mod intern;
-// pub mod load;
-// pub mod sample;
-// pub mod stats;
+pub mod load;
+pub mod parse;
+pub mod sample;
+pub mod stats;
+pub mod time;
 
-// pub use error::DataError;
-// pub use formats::Format;
+pub use error::DataError;
+pub use formats::Format;
 pub use intern::{Interner, StrPool};
-// pub use load::{LoadOptions, LoadReport, load};
+pub use load::{LoadOptions, LoadReport, load};
 
 use serde::{Deserialize, Serialize};
 
@@ -109,7 +112,7 @@ impl Scenario {
 
 /// Item attributes, indexed by dense item id (same ids as `Dataset::items`).
 /// Items never described by the items table have `described[i] == false`.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct ItemTable {
     pub titles: StrPool,
     pub categories: Interner,
@@ -122,6 +125,43 @@ pub struct ItemTable {
     pub price: Vec<f32>,
     /// Whether an items table (or the log itself, for presets) described the item.
     pub described: Vec<bool>,
+}
+
+/// Bitwise equality of float columns, so that NaN ("unknown") equals NaN.
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+impl PartialEq for ItemTable {
+    fn eq(&self, o: &Self) -> bool {
+        self.titles == o.titles
+            && self.categories == o.categories
+            && self.brands == o.brands
+            && self.category == o.category
+            && self.brand == o.brand
+            && same_bits(&self.price, &o.price)
+            && self.described == o.described
+    }
+}
+
+impl PartialEq for Dataset {
+    fn eq(&self, o: &Self) -> bool {
+        self.format == o.format
+            && self.users == o.users
+            && self.items == o.items
+            && self.queries == o.queries
+            && self.user_offsets == o.user_offsets
+            && self.base_ts == o.base_ts
+            && self.ts == o.ts
+            && self.item == o.item
+            && self.action == o.action
+            && self.query == o.query
+            && self.scenario == o.scenario
+            && self.position == o.position
+            && self.label == o.label
+            && same_bits(&self.rating, &o.rating)
+            && self.item_table == o.item_table
+    }
 }
 
 impl ItemTable {
@@ -147,9 +187,9 @@ impl ItemTable {
 /// by timestamp with a stable sort (ties keep file order). Optional columns are
 /// empty `Vec`s when the source had no such column, so a Taobao log costs
 /// 4 (time) + 4 (item) + 1 (action) bytes per behaviour.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct Dataset {
-    // pub format: Format,
+    pub format: Format,
     pub users: Interner,
     pub items: Interner,
     pub queries: Interner,

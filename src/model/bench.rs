@@ -127,6 +127,7 @@ impl BenchRun {
             negatives: p.negatives,
             pooling: Pooling::Mean,
             seed: INIT_SEED,
+            embed_init_std: 1.0,
         };
         let varmap = VarMap::new();
         let model = Lum::with_varmap(

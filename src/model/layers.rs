@@ -76,6 +76,14 @@ impl Dropout {
         Self { p, rng: Mutex::new(Rng::new(seed)) }
     }
 
+    /// Restarts the mask stream from `seed` (the trainer reseeds every step, so a resumed
+    /// run draws the same masks as an uninterrupted one).
+    pub fn reseed(&self, seed: u64) {
+        if let Ok(mut rng) = self.rng.lock() {
+            *rng = Rng::new(seed);
+        }
+    }
+
     /// Whether this dropout does anything.
     pub fn active(&self) -> bool {
         self.p > 0.0

@@ -52,6 +52,10 @@ pub struct LumConfig {
     pub pooling: Pooling,
     /// Seed of the parameter initialisation (`Lum::with_varmap`) and of dropout.
     pub seed: u64,
+    /// Standard deviation of every embedding table's N(0, s) init. 1.0 is PyTorch's
+    /// `nn.Embedding` default (the bench preset); training uses a smaller value so Adam's
+    /// fixed-size steps move the embeddings quickly relative to their scale.
+    pub embed_init_std: f64,
 }
 
 impl Default for LumConfig {
@@ -67,6 +71,7 @@ impl Default for LumConfig {
             negatives: 512,
             pooling: Pooling::Mean,
             seed: 0,
+            embed_init_std: 1.0,
         }
     }
 }
@@ -208,11 +213,11 @@ impl TableEncoder {
     fn new(vb: VarBuilder, name: &str, r: &RaggedIds, cfg: &LumConfig, sub: &mut Option<Tensor>, n_vocab: usize) -> Result<Self> {
         let d = cfg.d_model;
         if r.one_to_one() {
-            let table = vb.get_with_hints((r.len(), d), &format!("{name}_emb"), EMBEDDING_INIT)?;
+            let table = vb.get_with_hints((r.len(), d), &format!("{name}_emb"), embedding_init(cfg))?;
             return Ok(Self::Direct(table));
         }
         if sub.is_none() {
-            *sub = Some(vb.get_with_hints((n_vocab, d), "sub_emb", EMBEDDING_INIT)?);
+            *sub = Some(vb.get_with_hints((n_vocab, d), "sub_emb", embedding_init(cfg))?);
         }
         Ok(Self::Pooled { plan: PoolPlan::new(r, cfg.pooling, vb.device())?, proj: Dense::new(vb.pp(format!("{name}_proj")), d, d)? })
     }
@@ -227,8 +232,10 @@ impl TableEncoder {
     }
 }
 
-/// `nn.Embedding`'s default init.
-const EMBEDDING_INIT: Init = Init::Randn { mean: 0.0, stdev: 1.0 };
+/// N(0, embed_init_std) for embedding tables (`nn.Embedding`'s default when the std is 1).
+fn embedding_init(cfg: &LumConfig) -> Init {
+    Init::Randn { mean: 0.0, stdev: cfg.embed_init_std }
+}
 
 /// Token type ids.
 const TYPE_CONDITION: u32 = 0;
@@ -407,8 +414,8 @@ impl Lum {
         let items = TableEncoder::new(vb.clone(), "item", &item_sub, cfg, &mut sub, n_sub_vocab)?;
         let conds = TableEncoder::new(vb.clone(), "cond", &cond_sub, cfg, &mut sub, n_sub_vocab)?;
         let n_pos = 2 * cfg.max_behaviors;
-        let pos_emb = vb.get_with_hints((n_pos, d), "pos_emb", EMBEDDING_INIT)?;
-        let type_emb = vb.get_with_hints((2, d), "type_emb", EMBEDDING_INIT)?;
+        let pos_emb = vb.get_with_hints((n_pos, d), "pos_emb", embedding_init(cfg))?;
+        let type_emb = vb.get_with_hints((2, d), "type_emb", embedding_init(cfg))?;
         let transformer = Transformer::new(vb.clone(), &cfg.shape())?;
         let parity: Vec<u32> = (0..n_pos).map(|p| if p % 2 == 0 { TYPE_CONDITION } else { TYPE_ITEM }).collect();
         Ok(Self {
@@ -443,6 +450,11 @@ impl Lum {
     }
 
     /// The configuration the model was built with.
+    /// Reseeds the dropout masks (see [`Dropout::reseed`]).
+    pub fn reseed_dropout(&self, seed: u64) {
+        self.dropout.reseed(seed);
+    }
+
     pub fn config(&self) -> &LumConfig {
         &self.cfg
     }

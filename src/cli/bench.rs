@@ -1,0 +1,218 @@
+//! `lumlab bench ...`: measured figures for the notes (medians, ratios), never tests.
+
+use crate::data::{Dataset, Format, LoadOptions, load};
+use crate::util::{Rng, atomic_write_with, thousands};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Benchmarks.
+#[derive(clap::Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Cold parse vs cache reopen of a Taobao-format log, bytes per behaviour, and pandas side by side.
+    Load(LoadBenchArgs),
+    /// One LUM pre-training step of the `bench` preset (the PyTorch reference's exact shapes).
+    Pretrain(PretrainBenchArgs),
+}
+
+/// Arguments of `lumlab bench pretrain`.
+#[derive(clap::Args, Debug)]
+pub struct PretrainBenchArgs {
+    /// The preset (only `bench`, as shared/bench/README.md specifies).
+    #[arg(long, default_value = "bench")]
+    pub preset: String,
+    /// Timed steps.
+    #[arg(long, default_value_t = 30)]
+    pub steps: usize,
+    /// Untimed warm-up steps.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: usize,
+    /// cpu | cuda | metal | auto.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Also print where the step spends its time (batch / forward / backward / optimizer).
+    #[arg(long)]
+    pub profile: bool,
+    /// Print one JSON object (same keys as the reference: steps_per_s, tokens_per_s, loss_first, loss_last).
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn bench_pretrain(a: PretrainBenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(a.preset == "bench", "unknown preset `{}`; the only preset is `bench`", a.preset);
+    let device = crate::train::device::pick(&a.device)?;
+    let (r, phases) = crate::model::bench::run_bench_profiled(a.steps, a.warmup, &device)?;
+    if a.json {
+        let mut v = serde_json::to_value(&r)?;
+        if a.profile {
+            v["phase_secs"] = serde_json::to_value(&phases)?;
+        }
+        println!("{v}");
+    } else {
+        println!("bench preset on {} ({} threads): {:.3} steps/s, {:.0} tokens/s", r.device, r.threads, r.steps_per_s, r.tokens_per_s);
+        println!("  loss first {:.4} -> last {:.4} ({} warm-up + {} timed steps)", r.loss_first, r.loss_last, r.warmup, r.steps);
+        if a.profile {
+            let total = phases.batch + phases.forward + phases.backward + phases.optimizer;
+            for (name, s) in [("batch", phases.batch), ("forward", phases.forward), ("backward", phases.backward), ("optimizer", phases.optimizer)] {
+                println!("  {name:<10} {:5.1}%", 100.0 * s / total.max(1e-12));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Arguments of `lumlab bench load`.
+#[derive(clap::Args, Debug)]
+pub struct LoadBenchArgs {
+    /// Rows of the generated Taobao-format file.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub rows: u64,
+    /// Use this file instead of generating one.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Timed repetitions (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub reps: usize,
+    /// Also time `pandas.read_csv` on the same file in the same run (needs python3 + pandas).
+    #[arg(long)]
+    pub pandas: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs a benchmark.
+pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    match cmd {
+        BenchCommand::Load(a) => bench_load(a),
+        BenchCommand::Pretrain(a) => bench_pretrain(a),
+    }
+}
+
+/// Writes a Taobao UserBehavior-shaped file: users grouped, ~100 rows per user, 89% pv.
+fn write_taobao(path: &Path, rows: u64) -> anyhow::Result<()> {
+    let mut rng = Rng::new(2017);
+    let users = (rows / 100).max(1);
+    let items = (rows / 10).max(1);
+    atomic_write_with(path, |w| {
+        let mut left = rows;
+        let mut u = 1u64;
+        let mut line = String::with_capacity(64);
+        while left > 0 {
+            let n = (50 + rng.below(101)).min(left);
+            for _ in 0..n {
+                let item = 1 + rng.below(items);
+                let cat = 1 + item % 9439;
+                let beh = match rng.below(100) {
+                    0..=88 => "pv",
+                    89..=94 => "cart",
+                    95..=97 => "fav",
+                    _ => "buy",
+                };
+                let ts = 1_511_539_200 + rng.below(9 * 86_400);
+                line.clear();
+                use std::fmt::Write as _;
+                let _ = writeln!(line, "{},{},{},{},{}", u * 7 % (users * 7 + 1), item, cat, beh, ts);
+                w.write_all(line.as_bytes())?;
+            }
+            left -= n;
+            u += 1;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
+    let tmp = tempdir_in_target()?;
+    let path = match &a.file {
+        Some(f) => f.clone(),
+        None => {
+            let p = tmp.join(format!("UserBehavior-{}.csv", a.rows));
+            if !p.is_file() || std::fs::metadata(&p)?.len() == 0 {
+                eprintln!("generating {} rows into {} ...", thousands(a.rows), p.display());
+                write_taobao(&p, a.rows)?;
+            }
+            p
+        }
+    };
+    let size = std::fs::metadata(&path)?.len();
+    let opts = LoadOptions { format: Some(Format::Taobao), ..Default::default() };
+    let reps = a.reps.max(1);
+    let mut parse = Vec::new();
+    let mut d: Option<Dataset> = None;
+    for _ in 0..reps {
+        let t = Instant::now();
+        let (data, _) = load(&path, &opts)?;
+        parse.push(t.elapsed().as_secs_f64());
+        d = Some(data);
+    }
+    let d = d.ok_or_else(|| anyhow::anyhow!("no repetitions"))?;
+    // Write the cache once, then time reopening from it.
+    let cached = LoadOptions { use_cache: true, ..opts.clone() };
+    let (beside, fallback) = crate::data::cache::cache_paths(&path);
+    let _ = std::fs::remove_file(&beside);
+    let _ = std::fs::remove_file(&fallback);
+    let t = Instant::now();
+    load(&path, &cached)?;
+    let parse_and_write = t.elapsed().as_secs_f64();
+    let mut reopen = Vec::new();
+    for _ in 0..reps {
+        let t = Instant::now();
+        let (_, r) = load(&path, &cached)?;
+        reopen.push(t.elapsed().as_secs_f64());
+        anyhow::ensure!(r.from_cache, "cache was not used on reopen");
+    }
+    let rows = d.n_behaviors() as f64;
+    let (parse_s, reopen_s) = (median(parse), median(reopen));
+    let bytes_per = d.column_bytes() as f64 / rows;
+    let pandas_s = if a.pandas { time_pandas(&path, reps) } else { None };
+    let out = serde_json::json!({
+        "file": path, "file_bytes": size, "rows": d.n_behaviors(), "users": d.n_users(), "items": d.n_items(),
+        "parse_secs_median": parse_s, "parse_rows_per_s": rows / parse_s,
+        "parse_and_cache_write_secs": parse_and_write,
+        "reopen_secs_median": reopen_s, "reopen_rows_per_s": rows / reopen_s,
+        "reopen_speedup": parse_s / reopen_s,
+        "bytes_per_behavior": bytes_per,
+        "pandas_read_csv_secs_median": pandas_s,
+        "parse_speedup_vs_pandas": pandas_s.map(|p| p / parse_s),
+        "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
+    });
+    if a.json {
+        println!("{out}");
+    } else {
+        println!("{} ({} rows, {:.0} MB)", path.display(), thousands(rows as u64), size as f64 / 1e6);
+        println!("  cold parse     {parse_s:.3} s  ({:.2} M rows/s, median of {reps})", rows / parse_s / 1e6);
+        println!("  cache reopen   {reopen_s:.3} s  ({:.1}x faster than parse)", parse_s / reopen_s);
+        println!("  memory         {bytes_per:.2} bytes per behaviour (columns + offsets)");
+        if let Some(p) = pandas_s {
+            println!("  pandas.read_csv {p:.3} s  -> lumlab parse is {:.1}x pandas", p / parse_s);
+        }
+    }
+    Ok(())
+}
+
+/// Times pandas.read_csv on the same file (median of `reps`), if python3 + pandas exist.
+fn time_pandas(path: &Path, reps: usize) -> Option<f64> {
+    let script = format!(
+        "import time,pandas as pd\nts=[]\nfor _ in range({reps}):\n t=time.perf_counter(); pd.read_csv({:?}, header=None, names=['user','item','category','behavior','ts']); ts.append(time.perf_counter()-t)\nts.sort(); print(ts[len(ts)//2])",
+        path.to_string_lossy()
+    );
+    let out = std::process::Command::new("python3").arg("-c").arg(script).output().ok()?;
+    if !out.status.success() {
+        eprintln!("pandas timing failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+fn tempdir_in_target() -> anyhow::Result<PathBuf> {
+    let p = std::env::temp_dir().join("lumlab-bench");
+    std::fs::create_dir_all(&p)?;
+    Ok(p)
+}

@@ -1,0 +1,67 @@
+//! Typed actions panels ask for. A panel pushes them into `PanelCx::commands`;
+//! app.rs applies them once per frame, so panels never mutate engine state.
+
+use std::path::PathBuf;
+
+use crate::gui::mapping::ColumnMapping;
+use crate::gui::workspace::PanelId;
+use crate::tokenize::TokenizerConfig;
+use crate::train::PretrainConfig;
+
+/// Something the user asked for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    ShowPanel(PanelId),
+    /// Open the native file dialog (on a helper thread) to pick a log.
+    OpenFileDialog,
+    /// Load a log, detecting its format; asks for a mapping when the header is unknown.
+    LoadData(PathBuf),
+    /// Load a log with an explicit column mapping.
+    LoadMapped {
+        path: PathBuf,
+        mapping: ColumnMapping,
+    },
+    /// Leave the column-mapping step without loading.
+    CancelMapping,
+    /// Stop the data-loading job.
+    CancelLoading,
+    SelectUser(Option<u32>),
+    /// Add or remove a run from the selection.
+    ToggleRun(PathBuf),
+    RefreshRuns,
+    /// Write the runs table as CSV into the runs folder.
+    ExportRunsCsv,
+    ToggleTheme,
+    ToggleHelp,
+    /// Show or hide the jobs popover.
+    ToggleJobs,
+    RunWholeFlow,
+    /// Tokenize the loaded log (a background job, cached by data fingerprint and config).
+    RunTokenizer(TokenizerConfig),
+    /// Pre-train on the loaded log into a new run folder (or resume a paused job).
+    StartTraining(PretrainConfig),
+    /// Pause the running training job, or resume it when paused.
+    PauseTraining,
+    StopTraining,
+    /// Continue a stopped or interrupted pre-training run from its checkpoint.
+    ResumeRun(PathBuf),
+    ComputeAttention {
+        user: u32,
+        queries: Vec<String>,
+    },
+}
+
+impl Command {
+    /// For commands whose engine is not wired into the GUI yet: the one-line notice to show.
+    pub fn missing_engine(&self) -> Option<&'static str> {
+        match self {
+            Command::RunWholeFlow => {
+                Some("the flow runner (pre-train → post-train → CTR) is not wired into the GUI yet")
+            }
+            Command::ComputeAttention { .. } => {
+                Some("attention capture is not wired into the GUI yet")
+            }
+            _ => None,
+        }
+    }
+}

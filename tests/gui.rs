@@ -1,0 +1,667 @@
+//! GUI tests (egui_kittest): every panel driven by its labels with asserts on
+//! state, a snapshot per panel from fixed data, and headless rendering of all
+//! panels. One file on purpose: each tests/*.rs is a separate large link.
+//!
+//! Snapshots: `UPDATE_SNAPSHOTS=1 WGPU_BACKEND=vulkan cargo test --test gui`
+//! (lavapipe, as on CI) rewrites tests/snapshots/*.png.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egui::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use lumlab::gui::headless::headless_workspace;
+use lumlab::gui::training::LiveStatus;
+use lumlab::gui::workspace::{DeviceInfo, StageStatus};
+use lumlab::gui::{AppOptions, LumApp, PanelId, Workspace};
+use lumlab::util::Rng;
+
+/// Size of the snapshot images (the smallest size the layout supports is 1100×700).
+const SNAP_SIZE: [f32; 2] = [1280.0, 800.0];
+
+/// A deterministic little search-advertising log written by the tests themselves.
+mod fixture {
+    use super::*;
+
+    pub const CATEGORIES: [(&str, [&str; 3], [&str; 3]); 6] = [
+        (
+            "shoes",
+            ["Stride", "Peak", "Nimbus"],
+            ["running shoes", "trail shoes", "sneakers"],
+        ),
+        (
+            "phones",
+            ["Orion", "Pixelo", "Kite"],
+            ["cheap phone", "phone 128gb", "android phone"],
+        ),
+        (
+            "coffee",
+            ["Roastery", "Bean&Co", "Morning"],
+            ["espresso beans", "coffee grinder", "decaf"],
+        ),
+        (
+            "books",
+            ["Penfold", "Inkwell", "Atlas"],
+            ["sci-fi novel", "cookbook", "history book"],
+        ),
+        (
+            "outdoor",
+            ["Ridge", "Canopy", "Trek"],
+            ["tent 2 person", "sleeping bag", "headlamp"],
+        ),
+        (
+            "kitchen",
+            ["Ferro", "Cucina", "Blade"],
+            ["chef knife", "cast iron pan", "kettle"],
+        ),
+    ];
+    const ITEMS_PER_CATEGORY: usize = 10;
+    const NOUNS: [&str; 6] = ["runner", "phone", "beans", "novel", "tent", "pan"];
+    /// 2024-03-01 00:00 UTC.
+    const T0: i64 = 1_709_251_200;
+
+    /// What the fixture wrote, counted independently of the loader.
+    pub struct Written {
+        pub path: PathBuf,
+        pub users: u64,
+        pub good_rows: u64,
+        pub bad_rows: u64,
+        pub items: u64,
+    }
+
+    /// Writes `behaviors.csv` and `items.csv` into `dir`: `users` users, one deliberately bad row.
+    pub fn write(dir: &Path, users: usize, seed: u64) -> Written {
+        let mut rng = Rng::new(seed);
+        let mut items = String::from("item_id,title,category,brand,price\n");
+        for (c, (cat, brands, _)) in CATEGORIES.iter().enumerate() {
+            for k in 0..ITEMS_PER_CATEGORY {
+                let brand = brands[k % 3];
+                let price = 5.0 + rng.below(200) as f64 + 0.99;
+                items.push_str(&format!(
+                    "i{:03},{brand} {} {},{cat},{brand},{price:.2}\n",
+                    c * 100 + k,
+                    NOUNS[c],
+                    100 + k * 7
+                ));
+            }
+        }
+        std::fs::write(dir.join("items.csv"), items).unwrap();
+        let mut log =
+            String::from("user_id,timestamp,item_id,action,query,scenario,position,label\n");
+        let mut good = 0;
+        for u in 0..users {
+            let favourite = rng.index(CATEGORIES.len());
+            let mut t = T0 + rng.below(86_400 * 3) as i64;
+            let sessions = 2 + rng.index(6);
+            for _ in 0..sessions {
+                let cat = if rng.chance(0.6) {
+                    favourite
+                } else {
+                    rng.index(CATEGORIES.len())
+                };
+                let (_, _, queries) = CATEGORIES[cat];
+                let item =
+                    |rng: &mut Rng| format!("i{:03}", cat * 100 + rng.index(ITEMS_PER_CATEGORY));
+                if rng.chance(0.5) {
+                    let q = queries[rng.index(3)];
+                    for pos in 1..=3 {
+                        t += 5;
+                        let ad = item(&mut rng);
+                        let clicked = rng.chance(0.3 / pos as f64);
+                        log.push_str(&format!(
+                            "u{u:03},{t},{ad},impression,{q},search,{pos},{}\n",
+                            clicked as u8
+                        ));
+                        good += 1;
+                        if clicked {
+                            t += 3;
+                            log.push_str(&format!("u{u:03},{t},{ad},click,{q},search,,\n"));
+                            good += 1;
+                        }
+                    }
+                    for _ in 0..1 + rng.index(3) {
+                        t += 30 + rng.below(300) as i64;
+                        log.push_str(&format!(
+                            "u{u:03},{t},{},click,{q},search,,\n",
+                            item(&mut rng)
+                        ));
+                        good += 1;
+                    }
+                } else {
+                    for _ in 0..2 + rng.index(5) {
+                        t += 20 + rng.below(600) as i64;
+                        let action =
+                            ["click", "click", "click", "cart", "fav", "buy"][rng.index(6)];
+                        log.push_str(&format!(
+                            "u{u:03},{t},{},{action},,feed,,\n",
+                            item(&mut rng)
+                        ));
+                        good += 1;
+                    }
+                }
+                t += 3600 * (6 + rng.below(60) as i64);
+            }
+        }
+        log.push_str("u000,yesterday,i001,click,,feed,,\n");
+        let path = dir.join("behaviors.csv");
+        std::fs::write(&path, log).unwrap();
+        Written {
+            path,
+            users: users as u64,
+            good_rows: good,
+            bad_rows: 1,
+            items: (CATEGORIES.len() * ITEMS_PER_CATEGORY) as u64,
+        }
+    }
+
+    /// Two run folders with configs, metrics and fixed modification times.
+    pub fn write_runs(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for (name, d, slope) in [("lum-d32", 32, 0.8), ("lum-d64", 64, 1.1)] {
+            let run = dir.join(name);
+            std::fs::create_dir_all(&run).unwrap();
+            let config = format!(
+                "{{\"model\":{{\"d_model\":{d},\"n_layers\":2}},\"tokenizer\":{{\"strategy\":\"id\"}},\"steps\":200}}"
+            );
+            std::fs::write(run.join("config.json"), config).unwrap();
+            let mut metrics = String::new();
+            for step in (0..=200).step_by(10) {
+                let loss = 6.0 - slope * (1.0 + step as f64).ln() * 0.6;
+                metrics.push_str(&format!("{{\"step\":{step},\"loss\":{loss:.4}}}\n"));
+                if step % 50 == 0 {
+                    metrics.push_str(&format!(
+                        "{{\"step\":{step},\"eval\":{{\"ndcg@10_full\":{:.4}}}}}\n",
+                        0.02 + 0.0004 * step as f64 * slope
+                    ));
+                }
+            }
+            std::fs::write(run.join("metrics.jsonl"), metrics).unwrap();
+            // Fixed times so the "modified" column is the same on every machine.
+            let when = std::time::UNIX_EPOCH + Duration::from_secs(1_709_900_000 + d as u64);
+            for f in ["config.json", "metrics.jsonl"] {
+                std::fs::File::options()
+                    .write(true)
+                    .open(run.join(f))
+                    .unwrap()
+                    .set_modified(when)
+                    .unwrap();
+            }
+            out.push(run);
+        }
+        out
+    }
+}
+
+/// A workspace with the fixture log loaded (synchronously) and a fixed device label.
+fn loaded_workspace(dir: &Path, runs: Option<&Path>) -> (Workspace, fixture::Written) {
+    let written = fixture::write(dir, 40, 7);
+    let mut ws = headless_workspace(Some(&written.path), runs).unwrap();
+    if runs.is_none() {
+        ws.runs_dir = dir.join("runs");
+        ws.runs.clear();
+    }
+    ws.device = DeviceInfo {
+        name: "CPU".into(),
+        threads: 2,
+    };
+    // The fingerprint hashes the temporary path: make it the same on every run.
+    if let Some(data) = ws.data.as_mut() {
+        data.report.fingerprint = "5a85fcd3f9f336ab".into();
+    }
+    (ws, written)
+}
+
+fn empty_workspace(dir: &Path) -> Workspace {
+    let mut ws = Workspace::new(dir.join("runs"));
+    ws.runs_scanned = true;
+    ws.device = DeviceInfo {
+        name: "CPU".into(),
+        threads: 2,
+    };
+    ws
+}
+
+/// An accesskit-only harness (no rendering) over `ws`.
+fn harness(ws: Workspace) -> Harness<'static, LumApp> {
+    Harness::builder()
+        .with_size(SNAP_SIZE)
+        .build_eframe(move |cc| LumApp::from_workspace(&cc.egui_ctx, ws))
+}
+
+/// A rendering harness over `ws` (for snapshots).
+fn wgpu_harness(ws: Workspace) -> Harness<'static, LumApp> {
+    Harness::builder()
+        .with_size(SNAP_SIZE)
+        .wgpu()
+        .build_eframe(move |cc| LumApp::from_workspace(&cc.egui_ctx, ws))
+}
+
+fn nav(h: &mut Harness<'_, LumApp>, id: PanelId) {
+    h.get_by_role_and_label(Role::Button, id.title()).click();
+    h.run_steps(2);
+    assert_eq!(h.state().current_panel(), id);
+}
+
+/// Steps the app until `done` holds (background jobs), failing after 3 minutes.
+fn run_until(h: &mut Harness<'_, LumApp>, what: &str, done: impl Fn(&LumApp) -> bool) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        h.step();
+    }
+    // Steps, not `run`: a live job keeps asking for repaints.
+    h.run_steps(2);
+}
+
+#[test]
+fn navigation_labels_and_keys_switch_panels() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(empty_workspace(dir.path()));
+    h.run();
+    assert_eq!(h.state().current_panel(), PanelId::Flow);
+    for id in PanelId::ALL.iter().rev() {
+        nav(&mut h, *id);
+    }
+    h.key_press(egui::Key::Num3);
+    h.run();
+    assert_eq!(h.state().current_panel(), PanelId::Tokens);
+    h.key_press(egui::Key::Num7);
+    h.run();
+    assert_eq!(h.state().current_panel(), PanelId::Runs);
+}
+
+#[test]
+fn theme_toggle_and_help_overlay_change_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(empty_workspace(dir.path()));
+    h.run();
+    assert!(h.state().is_dark());
+    h.get_by_label("◐ Light").click();
+    h.run();
+    assert!(!h.state().is_dark());
+    assert_eq!(h.ctx.theme(), egui::Theme::Light);
+    h.get_by_label("◐ Dark").click();
+    h.run();
+    assert!(h.state().is_dark());
+
+    h.key_press(egui::Key::F1);
+    h.run();
+    assert!(h.state().help_open());
+    assert!(h.query_by_label("LumLab · keyboard shortcuts").is_some());
+    h.get_by_label("Close").click();
+    h.run();
+    assert!(!h.state().help_open());
+    h.get_by_label("?").click();
+    h.run();
+    assert!(h.state().help_open());
+}
+
+#[test]
+fn empty_states_say_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(empty_workspace(dir.path()));
+    h.run();
+    nav(&mut h, PanelId::Data);
+    assert!(h.query_by_label("No behaviour log loaded").is_some());
+    nav(&mut h, PanelId::Attention);
+    assert!(h.query_by_label_contains("Train a LUM first").is_some());
+    h.get_by_label("Open Train").click();
+    h.run();
+    assert_eq!(h.state().current_panel(), PanelId::Train);
+    nav(&mut h, PanelId::Ranking);
+    assert!(
+        h.query_by_label_contains("Run the CTR stage first")
+            .is_some()
+    );
+    nav(&mut h, PanelId::Runs);
+    assert!(h.query_by_label("No runs yet").is_some());
+}
+
+#[test]
+fn data_panel_shows_the_loaded_figures_and_a_users_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ws, written) = loaded_workspace(dir.path(), None);
+    let data = ws.data.as_ref().unwrap();
+    // Counts from the fixture writer, independent of the loader.
+    assert_eq!(data.stats.users, written.users);
+    assert_eq!(data.stats.behaviors, written.good_rows);
+    assert_eq!(data.stats.items, written.items);
+    assert_eq!(data.report.rows_skipped, written.bad_rows);
+    let mut h = harness(ws);
+    h.run();
+    nav(&mut h, PanelId::Data);
+    assert!(h.query_by_label("40").is_some(), "the users card shows 40");
+    assert!(
+        h.query_by_label(
+            "behaviors.csv:799: timestamp `yesterday` is not a number or ISO 8601 date"
+        )
+        .is_some(),
+        "the bad row is listed"
+    );
+    assert!(h.query_by_label("Timeline").is_some());
+    // Search for a user, then pick them from the list.
+    h.get_by_label("Search users").focus();
+    h.run();
+    h.get_by_label("Search users").type_text("u017");
+    h.run();
+    assert!(h.query_by_label("1 of 40 users").is_some());
+    h.get_by_role_and_label(Role::Button, "u017").click();
+    h.run();
+    let ds = h.state().workspace().dataset().unwrap();
+    let u = h.state().workspace().selected_user.unwrap();
+    assert_eq!(ds.users.name(u), "u017");
+}
+
+#[test]
+fn loading_runs_as_a_job_and_unknown_headers_get_a_mapping_step() {
+    let dir = tempfile::tempdir().unwrap();
+    // Semicolons and a header no preset knows: the engine declines, the mapping step takes over.
+    let path = dir.path().join("export.csv");
+    std::fs::write(&path, "who;when;what;did\nu1;1511544070;i100;view\nu1;1511544170;i101;buy\nu2;1511544270;i100;cart\n").unwrap();
+    let opts = AppOptions {
+        data: Some(path.clone()),
+        run: Some(dir.path().join("runs").join("none")),
+    };
+    let mut h = Harness::builder()
+        .with_size(SNAP_SIZE)
+        .build_eframe(move |cc| LumApp::new(&cc.egui_ctx, opts));
+    run_until(&mut h, "the mapping step", |app| {
+        app.workspace().mapping.is_some()
+    });
+    assert_eq!(h.state().current_panel(), PanelId::Data);
+    assert!(
+        h.query_by_label("○ map a column to: user_id, timestamp, item_id")
+            .is_some()
+    );
+    for (column, role) in [
+        (1, "user_id"),
+        (2, "timestamp"),
+        (3, "item_id"),
+        (4, "action"),
+    ] {
+        h.get_by_label(&format!("Role of column {column}")).click();
+        h.run();
+        h.get_by_role_and_label(Role::Button, role).click();
+        h.run();
+    }
+    assert!(h.query_by_label("● ready to load").is_some());
+    h.get_by_label("Load with this mapping").click();
+    run_until(&mut h, "the mapped load", |app| {
+        app.workspace().data.is_some()
+    });
+    let ws = h.state().workspace();
+    let data = ws.data.as_ref().unwrap();
+    assert_eq!(
+        (data.stats.users, data.stats.items, data.stats.behaviors),
+        (2, 2, 3)
+    );
+    assert!(ws.mapping.is_none());
+}
+
+#[test]
+fn engine_buttons_show_a_notice_until_the_engines_are_wired() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ws, _) = loaded_workspace(dir.path(), None);
+    let mut h = harness(ws);
+    h.run();
+    h.get_by_label("Run the whole flow ▶").click();
+    h.run();
+    assert!(
+        h.state()
+            .workspace()
+            .notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("flow runner")
+    );
+    // Once in the notice banner, once as the status bar's last event.
+    assert_eq!(h.query_all_by_label_contains("flow runner").count(), 2);
+    h.get_by_label("Dismiss").click();
+    h.run();
+    assert!(h.state().workspace().notice.is_none());
+}
+
+#[test]
+fn runs_panel_lists_selects_and_diffs_run_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = fixture::write_runs(&dir.path().join("runs"));
+    let mut ws = headless_workspace(None, Some(&runs[0])).unwrap();
+    ws.device = DeviceInfo {
+        name: "CPU".into(),
+        threads: 2,
+    };
+    let mut h = harness(ws);
+    h.run();
+    nav(&mut h, PanelId::Runs);
+    assert_eq!(h.state().workspace().runs.len(), 2);
+    assert_eq!(h.state().workspace().selected_runs, vec![runs[0].clone()]);
+    h.get_by_role_and_label(Role::Button, "lum-d64").click();
+    h.run();
+    assert_eq!(h.state().workspace().selected_runs.len(), 2);
+    assert!(
+        h.query_by_label("model.d_model").is_some(),
+        "the config diff names the differing key"
+    );
+    assert!(
+        h.query_by_label("tokenizer.strategy").is_none(),
+        "identical settings are not listed"
+    );
+}
+
+#[test]
+fn train_panel_runs_pauses_and_stops_real_pretraining_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ws, _) = loaded_workspace(dir.path(), None);
+    let mut h = harness(ws);
+    h.run_steps(3);
+    nav(&mut h, PanelId::Train);
+    h.get_by_label("tiny").click();
+    h.run_steps(3);
+    h.get_by_label("Start").click();
+    h.run_steps(3);
+    assert!(
+        h.state()
+            .workspace()
+            .training
+            .as_ref()
+            .is_some_and(|t| t.is_active())
+    );
+    run_until(&mut h, "the first steps", |app| {
+        app.workspace()
+            .training
+            .as_ref()
+            .is_some_and(|t| t.step >= 2)
+    });
+    h.get_by_label("Pause").click();
+    h.run_steps(3);
+    assert_eq!(
+        h.state().workspace().training.as_ref().unwrap().status,
+        LiveStatus::Paused
+    );
+    h.get_by_label("Resume").click();
+    h.run_steps(3);
+    assert_eq!(
+        h.state().workspace().training.as_ref().unwrap().status,
+        LiveStatus::Running
+    );
+    h.get_by_label("Stop").click();
+    run_until(&mut h, "the stop", |app| {
+        app.workspace()
+            .training
+            .as_ref()
+            .is_some_and(|t| !t.is_active())
+    });
+    let stopped = h.state().workspace().training.clone().unwrap();
+    assert_eq!(stopped.status, LiveStatus::Stopped);
+    assert!(
+        stopped.path.join("config.json").is_file(),
+        "the run folder was written"
+    );
+
+    // A whole tiny run: curves, evaluations and a report, then the run appears in Runs.
+    h.get_by_label("Start").click();
+    run_until(&mut h, "the tiny run to finish", |app| {
+        app.workspace()
+            .training
+            .as_ref()
+            .is_some_and(|t| t.status == LiveStatus::Finished)
+    });
+    let done = h.state().workspace().training.clone().unwrap();
+    assert_eq!(done.loss.len() as u64, done.total_steps);
+    assert!(
+        done.evals
+            .iter()
+            .any(|(label, _)| label.starts_with("NDCG@10")),
+        "{:?}",
+        done.evals
+    );
+    assert!(done.path.join("report.json").is_file());
+    run_until(&mut h, "the runs rescan", |app| {
+        app.workspace().runs.iter().any(|r| r.path == done.path)
+    });
+    assert!(matches!(
+        h.state().workspace().pretrain_stage(),
+        StageStatus::Running { .. } | StageStatus::Done { .. }
+    ));
+    nav(&mut h, PanelId::Runs);
+    assert!(
+        h.query_by_role_and_label(Role::Button, &done.name)
+            .is_some()
+    );
+}
+
+#[test]
+fn tokens_panel_runs_the_tokenizer_and_shows_tree_and_hierarchy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ws, _) = loaded_workspace(dir.path(), None);
+    let mut h = harness(ws);
+    h.run();
+    nav(&mut h, PanelId::Tokens);
+    assert!(h.query_by_label("No tokenizer run yet").is_some());
+    h.get_by_role_and_label(Role::RadioButton, "semantic")
+        .click();
+    h.run_steps(2);
+    for level in 1..=3 {
+        h.get_by_label(&format!("level {level} codes"))
+            .set_value_accesskit(4.0);
+    }
+    h.run_steps(2);
+    h.get_all_by_label("Run tokenizer").next().unwrap().click();
+    run_until(&mut h, "the tokenizer", |app| {
+        app.workspace().tokens_for_data().is_some()
+    });
+    let run = h.state().workspace().tokens_for_data().unwrap().clone();
+    assert_eq!(run.tokenized.config.levels, vec![4, 4, 4]);
+    let tree = run.tree.as_ref().expect("the semantic strategy has a tree");
+    // Every coded item sits under exactly one level-1 node.
+    assert_eq!(
+        tree.roots.iter().map(|n| n.count).sum::<usize>(),
+        tree.items_coded
+    );
+    assert!(h.query_by_label_contains("Codebook tree").is_some());
+    // u000's LUM sequence: its behaviours that are not impressions, two tokens each.
+    let ds = h.state().workspace().dataset().unwrap();
+    let u = h.state().workspace().selected_user.unwrap();
+    let n = ds.user_range(u).filter(|r| !ds.is_impression(*r)).count();
+    assert!(
+        h.query_by_label(&format!("{n} behaviours → {} tokens", 2 * n))
+            .is_some()
+    );
+}
+
+fn snapshot_all(h: &mut Harness<'_, LumApp>, prefix: &str) {
+    for id in PanelId::ALL {
+        h.state_mut().set_panel(id);
+        h.run();
+        h.snapshot(format!("{prefix}_{}", id.file_stem()));
+    }
+}
+
+#[test]
+fn snapshots_of_every_panel_with_fixture_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = fixture::write_runs(&dir.path().join("runs"));
+    let (mut ws, _) = loaded_workspace(dir.path(), Some(&runs[0]));
+    ws.selected_runs = runs.clone();
+    // Show paths relative to the temporary folder so images match on every machine.
+    ws.runs_dir = PathBuf::from("runs");
+    let mut h = wgpu_harness(ws);
+    h.run();
+    snapshot_all(&mut h, "data");
+}
+
+#[test]
+fn snapshots_of_empty_states_in_the_light_theme() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ws = empty_workspace(dir.path());
+    ws.runs_dir = PathBuf::from("runs");
+    let mut h = wgpu_harness(ws);
+    h.run();
+    h.get_by_label("◐ Light").click();
+    h.run();
+    for id in [PanelId::Flow, PanelId::Data, PanelId::Attention] {
+        h.state_mut().set_panel(id);
+        h.run();
+        h.snapshot(format!("empty_light_{}", id.file_stem()));
+    }
+}
+
+#[test]
+fn render_panels_writes_one_png_per_panel() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = fixture::write(dir.path(), 40, 7);
+    // LUMLAB_SHOTS=/tmp/shots keeps the images for a look; LUMLAB_SHOTS_DATA=LOG renders another log.
+    let out = std::env::var_os("LUMLAB_SHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("shots"));
+    let data = std::env::var_os("LUMLAB_SHOTS_DATA")
+        .map(PathBuf::from)
+        .unwrap_or(written.path);
+    // LUMLAB_SHOTS_RUN=DIR/RUN renders with that run folder selected (its parent as the runs folder).
+    let run = std::env::var_os("LUMLAB_SHOTS_RUN").map(PathBuf::from);
+    let opts = lumlab::gui::RenderOptions {
+        out_dir: out.clone(),
+        data: Some(data),
+        run,
+        width: 1600.0,
+        height: 1000.0,
+        dark: true,
+        tokenize: true,
+    };
+    let paths = lumlab::gui::render_panels_with(&opts).unwrap();
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "flow.png",
+            "data.png",
+            "tokens.png",
+            "train.png",
+            "attention.png",
+            "ranking.png",
+            "runs.png"
+        ]
+    );
+    for p in &paths {
+        let img = image::open(p).unwrap().to_rgba8();
+        assert_eq!(img.dimensions(), (1600, 1000), "{}", p.display());
+        let lumas: Vec<u32> = img
+            .pixels()
+            .map(|px| px.0[0] as u32 + px.0[1] as u32 + px.0[2] as u32)
+            .collect();
+        let distinct = lumas
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        assert!(distinct > 20, "{} looks blank", p.display());
+    }
+}
