@@ -449,12 +449,12 @@ impl Lum {
         Self::new(vb, cfg, item_sub, cond_sub, n_sub_vocab, device)
     }
 
-    /// The configuration the model was built with.
     /// Reseeds the dropout masks (see [`Dropout::reseed`]).
     pub fn reseed_dropout(&self, seed: u64) {
         self.dropout.reseed(seed);
     }
 
+    /// The configuration the model was built with.
     pub fn config(&self) -> &LumConfig {
         &self.cfg
     }
