@@ -106,7 +106,7 @@ pub fn fast_erf(x: f32) -> f32 {
     p = p * x2 - 2.101_024e-6;
     p = p * x2 - 5.692_506_4e-5;
     p = p * x2 - 7.349_906_3e-4;
-    p = p * x2 - 2.954_600e-3;
+    p = p * x2 - 2.954_6e-3;
     p = p * x2 - 1.609_603_3e-2;
     let mut q = -1.456_607_2e-5_f32;
     q = q * x2 - 2.133_740_6e-4;
@@ -830,7 +830,7 @@ impl CustomOp1 for SampledCeBwd {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let gr = slice_f32(s, l, self.name())?;
         let n = gr.len();
-        if n == 0 || self.probs.len() % n != 0 || self.probs.len() / n < 1 {
+        if n == 0 || !self.probs.len().is_multiple_of(n) || self.probs.len() / n < 1 {
             candle_core::bail!("sampled CE backward: {n} rows do not fit the saved softmax");
         }
         let k = self.probs.len() / n - 1;
