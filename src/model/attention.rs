@@ -310,6 +310,9 @@ impl CustomOp2 for FusedAttentionBwd {
                 };
                 let k_ptr = qkv[dims.part(bi, 1, hi)..].as_ptr();
                 let v_ptr = qkv[dims.part(bi, 2, hi)..].as_ptr();
+                // Capture the whole Send wrapper, not its raw-pointer field (closures capture
+                // disjoint fields, and a bare *mut f32 is not Send).
+                #[allow(clippy::redundant_locals)]
                 let dst = dst;
                 if rows.is_some() {
                     dq.fill(0.0); // scratch reused across tasks; skipped blocks must add 0

@@ -9,7 +9,7 @@
 //! one backward. On other devices (CUDA, Metal) or other dtypes every public function falls
 //! back to the composed candle version, which has the same math and autograd support.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
@@ -106,7 +106,7 @@ pub fn fast_erf(x: f32) -> f32 {
     p = p * x2 - 2.101_024e-6;
     p = p * x2 - 5.692_506_4e-5;
     p = p * x2 - 7.349_906_3e-4;
-    p = p * x2 - 2.954_600e-3;
+    p = p * x2 - 2.954_6e-3;
     p = p * x2 - 1.609_603_3e-2;
     let mut q = -1.456_607_2e-5_f32;
     q = q * x2 - 2.133_740_6e-4;
@@ -536,6 +536,24 @@ multiversion! {
     }
 }
 
+multiversion! {
+    /// out = gelu(u), elementwise.
+    pub(crate) fn gelu_into(out: &mut [f32], u: &[f32]) {
+        for (o, &u) in out.iter_mut().zip(u) {
+            *o = gelu(u);
+        }
+    }
+}
+
+multiversion! {
+    /// g <- g * gelu'(u), elementwise, in place.
+    pub(crate) fn gelu_backward_in_place(g: &mut [f32], u: &[f32]) {
+        for (g, &u) in g.iter_mut().zip(u) {
+            *g *= gelu_grad(u);
+        }
+    }
+}
+
 impl CustomOp2 for BiasGelu {
     fn name(&self) -> &'static str {
         "lum-bias-gelu"
@@ -712,12 +730,13 @@ struct SampledCe {
     scale: f32,
     targets: Arc<Vec<u32>>,
     negatives: Arc<Vec<u32>>,
+    /// Softmax of every row's logits (N x (K + 1)), kept by the forward for the backward.
+    probs: Mutex<Option<Arc<Vec<f32>>>>,
 }
 
 struct SampledCeBwd {
     scale: f32,
-    targets: Arc<Vec<u32>>,
-    negatives: Arc<Vec<u32>>,
+    probs: Arc<Vec<f32>>,
 }
 
 /// Turns `z` into the softmax of the scaled logits [pos, negs] of one row, where a negative
@@ -738,23 +757,21 @@ fn ce_row(pos: f32, negs: &[f32], target: u32, neg_ids: &[u32], scale: f32, z: &
 }
 
 multiversion! {
-    /// Cross-entropy of rows: `out[r]` for positives `pos[r]`, negatives `neg[r*k..]`.
-    fn ce_rows(out: &mut [f32], pos: &[f32], neg: &[f32], targets: &[u32], negs: &[u32], scale: f32) {
+    /// Cross-entropy of rows: `out[r]` for positives `pos[r]`, negatives `neg[r*k..]`; the
+    /// softmax of each row goes to `probs[r*(k+1)..]`.
+    fn ce_rows(out: &mut [f32], probs: &mut [f32], pos: &[f32], neg: &[f32], targets: &[u32], negs: &[u32], scale: f32) {
         let k = negs.len();
-        let mut z = vec![0f32; k + 1];
-        for (r, o) in out.iter_mut().enumerate() {
-            *o = ce_row(pos[r], &neg[r * k..(r + 1) * k], targets[r], negs, scale, &mut z);
+        for (r, (o, z)) in out.iter_mut().zip(probs.chunks_mut(k + 1)).enumerate() {
+            *o = ce_row(pos[r], &neg[r * k..(r + 1) * k], targets[r], negs, scale, z);
         }
     }
 }
 
 multiversion! {
     /// Gradient of the rows' cross-entropy: softmax(z) - onehot(0), through z = scale * s.
-    fn ce_bwd_rows(dp: &mut [f32], dn: &mut [f32], pos: &[f32], neg: &[f32], gr: &[f32], targets: &[u32], negs: &[u32], scale: f32) {
-        let k = negs.len();
-        let mut z = vec![0f32; k + 1];
-        for (r, (dp, dn)) in dp.iter_mut().zip(dn.chunks_mut(k)).enumerate() {
-            ce_row(pos[r], &neg[r * k..(r + 1) * k], targets[r], negs, scale, &mut z);
+    fn ce_bwd_rows(dp: &mut [f32], dn: &mut [f32], probs: &[f32], gr: &[f32], scale: f32) {
+        let k1 = probs.len() / gr.len().max(1);
+        for (r, ((dp, dn), z)) in dp.iter_mut().zip(dn.chunks_mut(k1 - 1)).zip(probs.chunks(k1)).enumerate() {
             let gs = gr[r] * scale;
             *dp = gs * (z[0] - 1.0);
             for (d, &p) in dn.iter_mut().zip(&z[1..]) {
@@ -777,21 +794,23 @@ impl CustomOp2 for SampledCe {
             candle_core::bail!("sampled CE: {} positives, {n}x{k} negatives, {} targets", pos.len(), self.targets.len());
         }
         let mut out = vec![0f32; n];
+        let mut probs = vec![0f32; n * (k + 1)];
         let rows = rows_per_task(n, k + 1);
         let (scale, targets, negs) = (self.scale, &self.targets, &self.negatives);
-        out.par_chunks_mut(rows).enumerate().for_each(|(c, o)| {
+        out.par_chunks_mut(rows).zip(probs.par_chunks_mut(rows * (k + 1))).enumerate().for_each(|(c, (o, p))| {
             let r0 = c * rows;
             let r1 = r0 + o.len();
-            ce_rows(o, &pos[r0..r1], &neg[r0 * k..r1 * k], &targets[r0..r1], negs, scale);
+            ce_rows(o, p, &pos[r0..r1], &neg[r0 * k..r1 * k], &targets[r0..r1], negs, scale);
         });
+        *self.probs.lock().map_err(|_| lock_poisoned())? = Some(Arc::new(probs));
         Ok((CpuStorage::F32(out), Shape::from(n)))
     }
 
     fn bwd(&self, pos: &Tensor, neg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let g = grad.contiguous()?;
-        let op =
-            SampledCeBwd { scale: self.scale, targets: self.targets.clone(), negatives: self.negatives.clone() };
-        let flat = pos.apply_op3_no_bwd(neg, &g, &op)?;
+        let Some(probs) = self.probs.lock().map_err(|_| lock_poisoned())?.clone() else {
+            candle_core::bail!("sampled CE backward without a forward");
+        };
+        let flat = grad.contiguous()?.apply_op1_no_bwd(&SampledCeBwd { scale: self.scale, probs })?;
         let (n, k) = neg.dims2()?;
         let dpos = flat.narrow(0, 0, n)?.reshape(pos.shape())?;
         let dneg = flat.narrow(0, n, n * k)?.reshape((n, k))?;
@@ -799,32 +818,30 @@ impl CustomOp2 for SampledCe {
     }
 }
 
-impl CustomOp3 for SampledCeBwd {
+fn lock_poisoned() -> candle_core::Error {
+    candle_core::Error::Msg("saved softmax lock poisoned".into())
+}
+
+impl CustomOp1 for SampledCeBwd {
     fn name(&self) -> &'static str {
         "lum-sampled-ce-bwd"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let pos = slice_f32(s1, l1, self.name())?;
-        let neg = slice_f32(s2, l2, self.name())?;
-        let gr = slice_f32(s3, l3, self.name())?;
-        let (n, k) = l2.shape().dims2()?;
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let gr = slice_f32(s, l, self.name())?;
+        let n = gr.len();
+        if n == 0 || !self.probs.len().is_multiple_of(n) || self.probs.len() / n < 1 {
+            candle_core::bail!("sampled CE backward: {n} rows do not fit the saved softmax");
+        }
+        let k = self.probs.len() / n - 1;
         let mut out = vec![0f32; n + n * k];
         let (dpos, dneg) = out.split_at_mut(n);
         let rows = rows_per_task(n, k + 1);
-        let (scale, targets, negs) = (self.scale, &self.targets, &self.negatives);
-        dpos.par_chunks_mut(rows).zip(dneg.par_chunks_mut(rows * k)).enumerate().for_each(|(c, (dp, dn))| {
+        let (scale, probs) = (self.scale, &self.probs);
+        dpos.par_chunks_mut(rows).zip(dneg.par_chunks_mut(rows * k.max(1))).enumerate().for_each(|(c, (dp, dn))| {
             let r0 = c * rows;
             let r1 = r0 + dp.len();
-            ce_bwd_rows(dp, dn, &pos[r0..r1], &neg[r0 * k..r1 * k], &gr[r0..r1], &targets[r0..r1], negs, scale);
+            ce_bwd_rows(dp, dn, &probs[r0 * (k + 1)..r1 * (k + 1)], &gr[r0..r1], scale);
         });
         Ok((CpuStorage::F32(out), Shape::from(n + n * k)))
     }
@@ -840,6 +857,7 @@ pub fn sampled_softmax_ce(pos: &Tensor, neg: &Tensor, targets: &Tensor, negative
             scale: scale as f32,
             targets: Arc::new(targets.to_vec1::<u32>()?),
             negatives: Arc::new(negatives.to_vec1::<u32>()?),
+            probs: Mutex::new(None),
         };
         return pos.contiguous()?.apply_op2(&neg.contiguous()?, op);
     }

@@ -37,9 +37,9 @@ impl Dense {
         linear::linear(x, &self.weight, &self.bias)
     }
 
-    /// gelu(x W^T + b) with the bias add fused into the activation. x: (N, d_in) -> (N, d_out)
+    /// gelu(x W^T + b) as one op. x: (N, d_in) -> (N, d_out)
     pub fn forward_gelu(&self, x: &Tensor) -> Result<Tensor> {
-        kernels::bias_gelu(&x.matmul(&self.weight.t()?)?, &self.bias)
+        linear::linear_gelu(x, &self.weight, &self.bias)
     }
 }
 
@@ -194,7 +194,7 @@ pub struct Transformer {
 impl Transformer {
     /// Parameters `blocks.{i}.*` and `ln_f.*` under `vb`.
     pub fn new(vb: VarBuilder, shape: &TransformerShape) -> Result<Self> {
-        if shape.n_heads == 0 || shape.d_model % shape.n_heads != 0 {
+        if shape.n_heads == 0 || !shape.d_model.is_multiple_of(shape.n_heads) {
             candle_core::bail!("d_model {} is not a multiple of n_heads {}", shape.d_model, shape.n_heads);
         }
         let blocks = (0..shape.n_layers).map(|i| Block::new(vb.pp(format!("blocks.{i}")), shape)).collect::<Result<_>>()?;

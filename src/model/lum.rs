@@ -80,7 +80,7 @@ impl LumConfig {
     /// Checks the settings a model cannot be built or trained with.
     pub fn validate(&self) -> std::result::Result<(), ModelError> {
         let bad = |what: &str, why: String| Err(ModelError::Config { field: what.to_string(), reason: why });
-        if self.d_model == 0 || self.n_heads == 0 || self.d_model % self.n_heads != 0 {
+        if self.d_model == 0 || self.n_heads == 0 || !self.d_model.is_multiple_of(self.n_heads) {
             return bad("d_model", format!("{} must be a positive multiple of n_heads {}", self.d_model, self.n_heads));
         }
         if self.d_ff == 0 {
@@ -449,12 +449,12 @@ impl Lum {
         Self::new(vb, cfg, item_sub, cond_sub, n_sub_vocab, device)
     }
 
-    /// The configuration the model was built with.
     /// Reseeds the dropout masks (see [`Dropout::reseed`]).
     pub fn reseed_dropout(&self, seed: u64) {
         self.dropout.reseed(seed);
     }
 
+    /// The configuration the model was built with.
     pub fn config(&self) -> &LumConfig {
         &self.cfg
     }

@@ -123,12 +123,12 @@ impl SasRec {
         Self::new(seeded_var_builder(varmap, cfg.seed, DType::F32, device), cfg, n_items, device)
     }
 
-    /// The configuration.
     /// Reseeds the dropout masks (see [`Dropout::reseed`]).
     pub fn reseed_dropout(&self, seed: u64) {
         self.dropout.reseed(seed);
     }
 
+    /// The configuration.
     pub fn config(&self) -> &SasRecConfig {
         &self.cfg
     }
