@@ -7,6 +7,8 @@ use mimalloc::MiMalloc;
 static GLOBAL: MiMalloc = MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    // Training re-allocates the same large tensors every step: keep freed pages for reuse.
+    lumlab::util::alloc::keep_freed_memory();
     match lumlab::cli::run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
