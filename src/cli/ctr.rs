@@ -35,8 +35,9 @@ pub struct CtrArgs {
     /// Override a setting, e.g. `--set epochs=5 --set features=sim,simtier`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
-    /// Plumbing check: feed true history category/brand shares instead of LUM
-    /// features (the model is labelled `+sanity`; these are NOT LUM results).
+    /// Plumbing check: feed the category/brand shares of each user's whole
+    /// history instead of LUM features (the model is labelled `+sanity`;
+    /// these are NOT LUM results).
     #[arg(long, conflicts_with = "lum")]
     pub sanity_features: bool,
     /// Replace a run already in --out.

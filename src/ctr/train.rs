@@ -357,6 +357,7 @@ fn run_ctr(
             cfg.history_len
         ),
         "logloss clips p to [1e-7, 1-1e-7]; AUC counts ties half; GAUC = impression-weighted mean over groups with both classes".to_string(),
+        "fixed budget: per-epoch test metrics are reported, never used to pick an epoch or a setting".to_string(),
     ];
     if let Some(l) = lum {
         l.validate(samples.len(), samples.n_items)?;
@@ -376,6 +377,21 @@ fn run_ctr(
         cfg.test_days,
         test.len()
     );
+    // The +LUM inputs are frozen features: computed once, before training starts.
+    let mut extras = Vec::with_capacity(specs.len());
+    for (k, spec) in specs.iter().enumerate() {
+        extras.push(match (&spec.features, lum) {
+            (Some(f), Some(l)) => {
+                sink(JobEvent::Progress {
+                    done: k as u64,
+                    total: specs.len() as u64,
+                    what: format!("features for {}", spec.name),
+                });
+                Some(lum_inputs(&samples, l, f, cfg))
+            }
+            _ => None,
+        });
+    }
     let steps_per_epoch = train.len().div_ceil(cfg.batch_size) as u64;
     let total_steps = steps_per_epoch * cfg.epochs as u64 * specs.len() as u64;
     let orders = (0..cfg.epochs)
@@ -405,18 +421,7 @@ fn run_ctr(
 
     let mut results: Vec<ModelResult> = Vec::new();
     let mut scores: Vec<(String, Vec<f32>)> = Vec::new();
-    for (k, spec) in specs.iter().enumerate() {
-        let extra = match (&spec.features, lum) {
-            (Some(f), Some(l)) => {
-                sink(JobEvent::Progress {
-                    done: k as u64,
-                    total: specs.len() as u64,
-                    what: format!("features for {}", spec.name),
-                });
-                Some(lum_inputs(&samples, l, f, cfg))
-            }
-            _ => None,
-        };
+    for (spec, extra) in specs.iter().zip(&extras) {
         let (model, curve, train_secs, steps) = lp.train_one(spec, extra.as_ref(), sink, cancel)?;
         let probs = lp.predict(&model, &test, extra.as_ref())?;
         let mut rep = CtrReport::compute(&split_name, &labels, &probs, &users, Some(&queries))?;
