@@ -10,6 +10,7 @@ pub mod eval;
 pub mod gui;
 pub mod job;
 pub mod model;
+pub mod posttrain;
 pub mod run;
 pub mod tokenize;
 pub mod train;

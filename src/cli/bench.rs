@@ -11,6 +11,73 @@ use std::time::Instant;
 pub enum BenchCommand {
     /// Cold parse vs cache reopen of a Taobao-format log, bytes per behaviour, and pandas side by side.
     Load(LoadBenchArgs),
+    /// One LUM pre-training step of the `bench` preset (the PyTorch reference's exact shapes).
+    Pretrain(PretrainBenchArgs),
+    /// Residual k-means on synthetic item vectors (default 1M x 64, 3 levels of 256), with one assignment pass against candle.
+    Kmeans(KmeansBenchArgs),
+}
+
+/// Arguments of `lumlab bench pretrain`.
+#[derive(clap::Args, Debug)]
+pub struct PretrainBenchArgs {
+    /// The preset (only `bench`, as shared/bench/README.md specifies).
+    #[arg(long, default_value = "bench")]
+    pub preset: String,
+    /// Timed steps.
+    #[arg(long, default_value_t = 30)]
+    pub steps: usize,
+    /// Untimed warm-up steps.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: usize,
+    /// cpu | cuda | metal | auto.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Also print where the step spends its time (batch / forward / backward / optimizer).
+    #[arg(long)]
+    pub profile: bool,
+    /// Print one JSON object (same keys as the reference: steps_per_s, tokens_per_s, loss_first, loss_last).
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn bench_pretrain(a: PretrainBenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(a.preset == "bench", "unknown preset `{}`; the only preset is `bench`", a.preset);
+    let device = crate::train::device::pick(&a.device)?;
+    let (r, phases) = crate::model::bench::run_bench_profiled(a.steps, a.warmup, &device)?;
+    if a.json {
+        let mut v = serde_json::to_value(&r)?;
+        if a.profile {
+            v["phase_secs"] = serde_json::to_value(&phases)?;
+        }
+        println!("{v}");
+    } else {
+        println!("bench preset on {} ({} threads): {:.3} steps/s, {:.0} tokens/s", r.device, r.threads, r.steps_per_s, r.tokens_per_s);
+        println!("  loss first {:.4} -> last {:.4} ({} warm-up + {} timed steps)", r.loss_first, r.loss_last, r.warmup, r.steps);
+        if a.profile {
+            let total = phases.batch + phases.forward + phases.backward + phases.optimizer;
+            for (name, s) in [("batch", phases.batch), ("forward", phases.forward), ("backward", phases.backward), ("optimizer", phases.optimizer)] {
+                println!("  {name:<10} {:5.1}%", 100.0 * s / total.max(1e-12));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Arguments of `lumlab bench kmeans`.
+#[derive(clap::Args, Debug)]
+pub struct KmeansBenchArgs {
+    /// Synthetic items.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub items: usize,
+    /// Vector width.
+    #[arg(long, default_value_t = 64)]
+    pub dim: usize,
+    /// Codebook size per level.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![256usize, 256, 256])]
+    pub levels: Vec<usize>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `lumlab bench load`.
@@ -37,7 +104,32 @@ pub struct LoadBenchArgs {
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Load(a) => bench_load(a),
+        BenchCommand::Pretrain(a) => bench_pretrain(a),
+        BenchCommand::Kmeans(a) => bench_kmeans(a),
     }
+}
+
+fn bench_kmeans(a: KmeansBenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(a.items > 0 && a.dim > 0, "--items and --dim must be positive");
+    anyhow::ensure!(
+        !a.levels.is_empty() && a.levels.iter().all(|&k| k > 0 && k <= a.items),
+        "--levels needs codebook sizes between 1 and --items"
+    );
+    let r = crate::tokenize::bench_kmeans(a.items, a.dim, &a.levels);
+    if a.json {
+        println!("{}", serde_json::to_string(&r)?);
+        return Ok(());
+    }
+    println!("residual k-means: {} items x {} dims, levels {:?}, {} threads, kernel {}", thousands(r.n_items as u64), r.dim, r.levels, r.threads, r.kernel);
+    println!("  total        {:.2} s (synthetic data {:.2} s, not counted)", r.kmeans_secs, r.data_secs);
+    for (i, l) in r.per_level.iter().enumerate() {
+        println!("  level {}      k {} · trained on {} points · {} iters{} · quant mse {:.5}", i + 1, l.k, thousands(l.train_points as u64), l.iters, if l.converged { " (converged)" } else { "" }, l.quant_mse);
+    }
+    println!("  assign pass  {:.3} s ({:.1} GFLOP/s)", r.assign_pass_secs, r.assign_gflops);
+    if let (Some(c), Some(agree)) = (r.candle_assign_pass_secs, r.candle_agreement) {
+        println!("  candle pass  {:.3} s (same centre for {:.2}% of points)", c, 100.0 * agree);
+    }
+    Ok(())
 }
 
 /// Writes a Taobao UserBehavior-shaped file: users grouped, ~100 rows per user, 89% pv.
@@ -84,7 +176,7 @@ fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
     let path = match &a.file {
         Some(f) => f.clone(),
         None => {
-            let p = tmp.join("UserBehavior.csv");
+            let p = tmp.join(format!("UserBehavior-{}.csv", a.rows));
             if !p.is_file() || std::fs::metadata(&p)?.len() == 0 {
                 eprintln!("generating {} rows into {} ...", thousands(a.rows), p.display());
                 write_taobao(&p, a.rows)?;

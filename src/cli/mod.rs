@@ -4,8 +4,10 @@
 
 mod bench;
 mod inspect;
+mod posttrain;
 mod pretrain;
 mod sample;
+mod tokens;
 
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
@@ -31,6 +33,13 @@ pub enum Command {
     Pretrain(pretrain::PretrainArgs),
     /// Evaluate a pre-training run: HR@K, NDCG@K, MRR, leave-one-out.
     Eval(pretrain::EvalArgs),
+    /// Post-train a LUM run: interest vectors o(u,q) for every search session (group query), optional fine-tuning.
+    Posttrain(posttrain::PosttrainArgs),
+    /// Tokenize a log (id | semantic | attributes) and print the tokenizer statistics.
+    Tokens(tokens::TokensArgs),
+    /// Render every panel of the workbench to PNG without a display.
+    #[cfg(feature = "gui")]
+    Screenshot(ScreenshotArgs),
     /// Benchmarks (figures for the notes; not tests).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -60,7 +69,11 @@ pub fn run() -> anyhow::Result<()> {
         Some(Command::Inspect(a)) => inspect::run(a),
         Some(Command::Pretrain(a)) => pretrain::run(a),
         Some(Command::Eval(a)) => pretrain::eval(a),
+        Some(Command::Posttrain(a)) => posttrain::run(a),
+        Some(Command::Tokens(a)) => tokens::run(a),
         Some(Command::Bench(b)) => bench::run(b),
+        #[cfg(feature = "gui")]
+        Some(Command::Screenshot(a)) => screenshot(a),
     }
 }
 
@@ -73,10 +86,53 @@ pub fn default_data() -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_file())
 }
 
+/// Arguments of `lumlab screenshot`.
+#[cfg(feature = "gui")]
+#[derive(clap::Args, Debug)]
+pub struct ScreenshotArgs {
+    /// Folder for the PNGs (one per panel: flow.png, data.png, ...).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Behaviour log to show (default: the bundled sample data).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Run folder to show (its parent folder is scanned for runs).
+    #[arg(long)]
+    pub run: Option<PathBuf>,
+    /// Image width in pixels.
+    #[arg(long, default_value_t = 1600.0)]
+    pub width: f32,
+    /// Image height in pixels.
+    #[arg(long, default_value_t = 1000.0)]
+    pub height: f32,
+    /// Light theme instead of dark.
+    #[arg(long)]
+    pub light: bool,
+}
+
+#[cfg(feature = "gui")]
+fn screenshot(a: ScreenshotArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&a.out).map_err(|e| anyhow::anyhow!("{}: {e}", a.out.display()))?;
+    let data = a.data.or_else(default_data);
+    let paths = crate::gui::render_panels_with(&crate::gui::RenderOptions {
+        out_dir: a.out.clone(),
+        tokenize: data.is_some(),
+        data,
+        run: a.run,
+        width: a.width,
+        height: a.height,
+        dark: !a.light,
+    })?;
+    for p in paths {
+        println!("{}", p.display());
+    }
+    Ok(())
+}
+
 #[cfg(feature = "gui")]
 fn gui(a: GuiArgs) -> anyhow::Result<()> {
-    let _ = a;
-    anyhow::bail!("the GUI is being wired")
+    let data = a.data.or_else(default_data);
+    crate::gui::run_native(crate::gui::GuiOptions { data, run: a.run, self_shot: a.self_shot })
 }
 
 #[cfg(not(feature = "gui"))]

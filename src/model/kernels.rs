@@ -40,22 +40,33 @@ fn rows_per_task(rows: usize, width: usize) -> usize {
     by_threads.max(by_size).clamp(1, rows.max(1))
 }
 
-/// Runs `f` compiled for AVX2+FMA when the CPU has them (checked at run time), so the
-/// loops inside vectorise 8-wide without requiring a `target-cpu` build flag.
-#[inline(always)]
-fn simd<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            #[target_feature(enable = "avx2,fma")]
-            unsafe fn run<R>(f: impl FnOnce() -> R) -> R {
-                f()
+/// Defines `fn $name` twice: once for the baseline target and once compiled for AVX2+FMA,
+/// picking the latter at run time when the CPU has it, so the loops inside vectorise 8-wide
+/// without a `target-cpu` build flag. The body and every helper it calls must be
+/// `#[inline(always)]`-able plain code.
+macro_rules! multiversion {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
+        $(#[$meta])*
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            fn body($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx2($($arg: $ty),*) {
+                    body($($arg),*)
+                }
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    // SAFETY: both features were detected on this CPU just above.
+                    return unsafe { avx2($($arg),*) };
+                }
             }
-            // SAFETY: both features were detected on this CPU just above.
-            return unsafe { run(f) };
+            body($($arg),*)
         }
-    }
-    f()
+    };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -121,6 +132,61 @@ fn gelu_grad(u: f32) -> f32 {
     0.5 * (1.0 + fast_erf(u * INV_SQRT_2)) + u * INV_SQRT_2PI * fast_exp(-0.5 * u * u)
 }
 
+// Reductions with 8 independent accumulators: a plain `iter().sum()` over f32 is a serial
+// dependency chain (float addition is not reassociated), eight lanes let it vectorise.
+
+const LANES: usize = 8;
+
+#[inline(always)]
+fn sum(x: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for i in 0..LANES {
+            acc[i] += c[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..LANES {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+#[inline(always)]
+fn max(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder().iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    for c in chunks {
+        for i in 0..LANES {
+            acc[i] = acc[i].max(c[i]);
+        }
+    }
+    acc.iter().fold(tail, |m, &v| m.max(v))
+}
+
+/// exp(v - shift) in place; returns the sum.
+#[inline(always)]
+fn exp_shifted_in_place(x: &mut [f32], shift: f32) -> f32 {
+    for v in x.iter_mut() {
+        *v = fast_exp(*v - shift);
+    }
+    sum(x)
+}
+
 // ---------------------------------------------------------------------------------------
 // Attention softmax: softmax(scale * scores + bias) over the last dim.
 
@@ -132,28 +198,68 @@ struct AttnSoftmaxBwd {
     scale: f32,
 }
 
+/// Row softmax of `scale * z + bias`, in place.
 #[inline(always)]
-fn softmax_row(x: &[f32], bias: &[f32], scale: f32, out: &mut [f32]) {
-    let mut max = f32::NEG_INFINITY;
-    for ((o, &xv), &b) in out.iter_mut().zip(x).zip(bias) {
-        let z = xv * scale + b;
-        *o = z;
-        max = max.max(z);
+fn softmax_row_in_place(z: &mut [f32], bias: &[f32], scale: f32) {
+    for (o, &b) in z.iter_mut().zip(bias) {
+        *o = *o * scale + b;
     }
-    if max == f32::NEG_INFINITY {
+    let m = max(z);
+    if m == f32::NEG_INFINITY {
         // A row with every key masked; cannot happen with our masks (a token always
         // sees itself) but must not produce NaN.
-        out.iter_mut().for_each(|o| *o = 0.0);
+        z.iter_mut().for_each(|o| *o = 0.0);
         return;
     }
-    let mut sum = 0.0f32;
-    for o in out.iter_mut() {
-        let e = fast_exp(*o - max);
-        *o = e;
-        sum += e;
+    let inv = 1.0 / exp_shifted_in_place(z, m);
+    z.iter_mut().for_each(|o| *o *= inv);
+}
+
+multiversion! {
+    /// Softmax of `scale * z + bias` over rows of `width`, in place (single-threaded; the
+    /// fused attention calls it from its own parallel tasks).
+    pub(crate) fn softmax_rows_in_place(z: &mut [f32], bias: &[f32], width: usize, scale: f32) {
+        for (row, b) in z.chunks_mut(width).zip(bias.chunks(width)) {
+            softmax_row_in_place(row, b, scale);
+        }
     }
-    let inv = 1.0 / sum;
-    out.iter_mut().for_each(|o| *o *= inv);
+}
+
+multiversion! {
+    /// Softmax backward over rows of `width`, in place: g <- scale * p o (g - rowsum(g o p)).
+    pub(crate) fn softmax_backward_rows_in_place(g: &mut [f32], p: &[f32], width: usize, scale: f32) {
+        for (g, p) in g.chunks_mut(width).zip(p.chunks(width)) {
+            let gp = dot(g, p);
+            for (g, &p) in g.iter_mut().zip(p) {
+                *g = scale * p * (*g - gp);
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// Softmax of `scale * z + bias` on a block of `rows` rows, each `width` wide with row
+    /// stride `stride` (the fused attention's causal row blocks), in place.
+    pub(crate) fn softmax_block_in_place(z: &mut [f32], bias: &[f32], rows: usize, width: usize, stride: usize, scale: f32) {
+        for r in 0..rows {
+            let s = r * stride..r * stride + width;
+            softmax_row_in_place(&mut z[s.clone()], &bias[s], scale);
+        }
+    }
+}
+
+multiversion! {
+    /// Softmax backward on a strided block, in place: g <- scale * p o (g - rowsum(g o p)).
+    pub(crate) fn softmax_backward_block_in_place(g: &mut [f32], p: &[f32], rows: usize, width: usize, stride: usize, scale: f32) {
+        for r in 0..rows {
+            let s = r * stride..r * stride + width;
+            let (g, p) = (&mut g[s.clone()], &p[s]);
+            let gp = dot(g, p);
+            for (g, &p) in g.iter_mut().zip(p) {
+                *g = scale * p * (*g - gp);
+            }
+        }
+    }
 }
 
 impl CustomOp2 for AttnSoftmax {
@@ -176,12 +282,8 @@ impl CustomOp2 for AttnSoftmax {
             out.par_chunks_mut(plane).zip(x.par_chunks(plane)).enumerate().for_each(|(i, (o, xs))| {
                 let bi = if bm == 1 { 0 } else { i / h };
                 let bp = &bias[bi * plane..(bi + 1) * plane];
-                simd(|| {
-                    for r in 0..lq {
-                        let s = r * lk..(r + 1) * lk;
-                        softmax_row(&xs[s.clone()], &bp[s.clone()], scale, &mut o[s]);
-                    }
-                })
+                o.copy_from_slice(xs);
+                softmax_rows_in_place(o, bp, lk, scale);
             });
         }
         Ok((CpuStorage::F32(out), l1.shape().clone()))
@@ -208,14 +310,8 @@ impl CustomOp2 for AttnSoftmaxBwd {
         let mut dx = vec![0f32; y.len()];
         let scale = self.scale;
         dx.par_chunks_mut(chunk).zip(y.par_chunks(chunk)).zip(g.par_chunks(chunk)).for_each(|((d, y), g)| {
-            simd(|| {
-                for ((d, y), g) in d.chunks_mut(lk).zip(y.chunks(lk)).zip(g.chunks(lk)) {
-                    let dot: f32 = y.iter().zip(g).map(|(a, b)| a * b).sum();
-                    for ((d, &y), &g) in d.iter_mut().zip(y).zip(g) {
-                        *d = scale * y * (g - dot);
-                    }
-                }
-            })
+            d.copy_from_slice(g);
+            softmax_backward_rows_in_place(d, y, lk, scale);
         });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
@@ -249,9 +345,55 @@ struct LayerNormBwd {
 #[inline(always)]
 fn row_stats(x: &[f32], eps: f32) -> (f32, f32) {
     let n = x.len() as f32;
-    let mean = x.iter().sum::<f32>() / n;
-    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let mean = sum(x) / n;
+    // Two-pass variance (as PyTorch), lanes unrolled so it vectorises.
+    let mut acc = [0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().map(|v| (v - mean) * (v - mean)).sum();
+    for c in chunks {
+        for i in 0..LANES {
+            acc[i] += (c[i] - mean) * (c[i] - mean);
+        }
+    }
+    let var = (acc.iter().sum::<f32>() + tail) / n;
     (mean, 1.0 / (var + eps).sqrt())
+}
+
+multiversion! {
+    /// LayerNorm of rows of `gamma.len()`.
+    fn layer_norm_rows(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], eps: f32) {
+        let d = gamma.len();
+        for (o, x) in out.chunks_mut(d).zip(x.chunks(d)) {
+            let (mean, rstd) = row_stats(x, eps);
+            for (((o, &x), &g), &b) in o.iter_mut().zip(x).zip(gamma).zip(beta) {
+                *o = (x - mean) * rstd * g + b;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// LayerNorm backward of rows: writes dx, adds dgamma | dbeta into `acc` (2d).
+    fn layer_norm_bwd_rows(dx: &mut [f32], x: &[f32], gy: &[f32], gamma: &[f32], eps: f32, acc: &mut [f32]) {
+        let d = gamma.len();
+        let mut xhat = vec![0f32; d];
+        let mut dxh = vec![0f32; d];
+        let (ag, ab) = acc.split_at_mut(d);
+        for ((dx, x), gy) in dx.chunks_mut(d).zip(x.chunks(d)).zip(gy.chunks(d)) {
+            let (mean, rstd) = row_stats(x, eps);
+            for i in 0..d {
+                xhat[i] = (x[i] - mean) * rstd;
+                dxh[i] = gy[i] * gamma[i];
+            }
+            let m1 = sum(&dxh) / d as f32; // mean(dxhat)
+            let m2 = dot(&dxh, &xhat) / d as f32; // mean(dxhat * xhat)
+            for i in 0..d {
+                ag[i] += gy[i] * xhat[i];
+                ab[i] += gy[i];
+                dx[i] = rstd * (dxh[i] - m1 - xhat[i] * m2);
+            }
+        }
+    }
 }
 
 impl CustomOp3 for LayerNormOp {
@@ -279,14 +421,7 @@ impl CustomOp3 for LayerNormOp {
         let mut out = vec![0f32; x.len()];
         let eps = self.eps;
         out.par_chunks_mut(chunk).zip(x.par_chunks(chunk)).for_each(|(o, x)| {
-            simd(|| {
-                for (o, x) in o.chunks_mut(d).zip(x.chunks(d)) {
-                    let (mean, rstd) = row_stats(x, eps);
-                    for (((o, &x), &g), &b) in o.iter_mut().zip(x).zip(gamma).zip(beta) {
-                        *o = (x - mean) * rstd * g + b;
-                    }
-                }
-            })
+            layer_norm_rows(o, x, gamma, beta, eps);
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -339,30 +474,9 @@ impl CustomOp3 for LayerNormBwd {
             .zip(x.par_chunks(chunk))
             .zip(gy.par_chunks(chunk))
             .map(|((dx, x), gy)| {
-                simd(|| {
-                    let mut acc = vec![0f32; 2 * d];
-                    let mut xhat = vec![0f32; d];
-                    for ((dx, x), gy) in dx.chunks_mut(d).zip(x.chunks(d)).zip(gy.chunks(d)) {
-                        let (mean, rstd) = row_stats(x, eps);
-                        let mut m1 = 0.0f32; // mean(dxhat)
-                        let mut m2 = 0.0f32; // mean(dxhat * xhat)
-                        for i in 0..d {
-                            let xh = (x[i] - mean) * rstd;
-                            xhat[i] = xh;
-                            let dxh = gy[i] * gamma[i];
-                            m1 += dxh;
-                            m2 += dxh * xh;
-                            acc[i] += gy[i] * xh;
-                            acc[d + i] += gy[i];
-                        }
-                        m1 /= d as f32;
-                        m2 /= d as f32;
-                        for i in 0..d {
-                            dx[i] = rstd * (gy[i] * gamma[i] - m1 - xhat[i] * m2);
-                        }
-                    }
-                    acc
-                })
+                let mut acc = vec![0f32; 2 * d];
+                layer_norm_bwd_rows(dx, x, gy, gamma, eps, &mut acc);
+                acc
             })
             .reduce(
                 || vec![0f32; 2 * d],
@@ -397,6 +511,31 @@ pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result
 struct BiasGelu;
 struct BiasGeluBwd;
 
+multiversion! {
+    /// gelu(x + b) over rows of `b.len()`.
+    fn bias_gelu_rows(out: &mut [f32], x: &[f32], b: &[f32]) {
+        for (o, x) in out.chunks_mut(b.len()).zip(x.chunks(b.len())) {
+            for ((o, &x), &b) in o.iter_mut().zip(x).zip(b) {
+                *o = gelu(x + b);
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// Backward of gelu(x + b) over rows: writes dx, adds db into `acc`.
+    fn bias_gelu_bwd_rows(dx: &mut [f32], x: &[f32], gy: &[f32], b: &[f32], acc: &mut [f32]) {
+        let f = b.len();
+        for ((dx, x), gy) in dx.chunks_mut(f).zip(x.chunks(f)).zip(gy.chunks(f)) {
+            for i in 0..f {
+                let d = gy[i] * gelu_grad(x[i] + b[i]);
+                dx[i] = d;
+                acc[i] += d;
+            }
+        }
+    }
+}
+
 impl CustomOp2 for BiasGelu {
     fn name(&self) -> &'static str {
         "lum-bias-gelu"
@@ -412,13 +551,7 @@ impl CustomOp2 for BiasGelu {
         let chunk = rows_per_task(x.len() / f, f) * f;
         let mut out = vec![0f32; x.len()];
         out.par_chunks_mut(chunk).zip(x.par_chunks(chunk)).for_each(|(o, x)| {
-            simd(|| {
-                for (o, x) in o.chunks_mut(f).zip(x.chunks(f)) {
-                    for ((o, &x), &b) in o.iter_mut().zip(x).zip(b) {
-                        *o = gelu(x + b);
-                    }
-                }
-            })
+            bias_gelu_rows(o, x, b);
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -460,17 +593,9 @@ impl CustomOp3 for BiasGeluBwd {
             .zip(x.par_chunks(chunk))
             .zip(gy.par_chunks(chunk))
             .map(|((dx, x), gy)| {
-                simd(|| {
-                    let mut acc = vec![0f32; f];
-                    for ((dx, x), gy) in dx.chunks_mut(f).zip(x.chunks(f)).zip(gy.chunks(f)) {
-                        for i in 0..f {
-                            let d = gy[i] * gelu_grad(x[i] + b[i]);
-                            dx[i] = d;
-                            acc[i] += d;
-                        }
-                    }
-                    acc
-                })
+                let mut acc = vec![0f32; f];
+                bias_gelu_bwd_rows(dx, x, gy, b, &mut acc);
+                acc
             })
             .reduce(
                 || vec![0f32; f],
@@ -501,6 +626,34 @@ pub fn bias_gelu(x: &Tensor, b: &Tensor) -> Result<Tensor> {
 struct L2Norm;
 struct L2NormBwd;
 
+multiversion! {
+    /// Rows of `d` scaled to unit norm.
+    fn l2_rows(out: &mut [f32], x: &[f32], d: usize) {
+        for (o, x) in out.chunks_mut(d).zip(x.chunks(d)) {
+            let inv = 1.0 / dot(x, x).sqrt().max(L2_EPS);
+            o.iter_mut().zip(x).for_each(|(o, x)| *o = x * inv);
+        }
+    }
+}
+
+multiversion! {
+    /// Backward of row normalisation: dx = (g - y (g . y)) / n with y = x / n.
+    fn l2_bwd_rows(dx: &mut [f32], x: &[f32], g: &[f32], d: usize) {
+        for ((dx, x), g) in dx.chunks_mut(d).zip(x.chunks(d)).zip(g.chunks(d)) {
+            let norm = dot(x, x).sqrt();
+            if norm > L2_EPS {
+                let inv = 1.0 / norm;
+                let gy = dot(x, g) * inv;
+                for ((dx, &x), &g) in dx.iter_mut().zip(x).zip(g) {
+                    *dx = (g - x * inv * gy) * inv;
+                }
+            } else {
+                dx.iter_mut().zip(g).for_each(|(dx, g)| *dx = g / L2_EPS);
+            }
+        }
+    }
+}
+
 impl CustomOp1 for L2Norm {
     fn name(&self) -> &'static str {
         "lum-l2-normalize"
@@ -512,12 +665,7 @@ impl CustomOp1 for L2Norm {
         let chunk = rows_per_task(x.len() / d, d) * d;
         let mut out = vec![0f32; x.len()];
         out.par_chunks_mut(chunk).zip(x.par_chunks(chunk)).for_each(|(o, x)| {
-            simd(|| {
-                for (o, x) in o.chunks_mut(d).zip(x.chunks(d)) {
-                    let inv = 1.0 / x.iter().map(|v| v * v).sum::<f32>().sqrt().max(L2_EPS);
-                    o.iter_mut().zip(x).for_each(|(o, x)| *o = x * inv);
-                }
-            })
+            l2_rows(o, x, d);
         });
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
@@ -540,21 +688,7 @@ impl CustomOp2 for L2NormBwd {
         let chunk = rows_per_task(x.len() / d, d) * d;
         let mut dx = vec![0f32; x.len()];
         dx.par_chunks_mut(chunk).zip(x.par_chunks(chunk)).zip(g.par_chunks(chunk)).for_each(|((dx, x), g)| {
-            simd(|| {
-                for ((dx, x), g) in dx.chunks_mut(d).zip(x.chunks(d)).zip(g.chunks(d)) {
-                    let norm = x.iter().map(|v| v * v).sum::<f32>().sqrt();
-                    if norm > L2_EPS {
-                        // y = x / n; dx = (g - y (g . y)) / n
-                        let inv = 1.0 / norm;
-                        let gy: f32 = x.iter().zip(g).map(|(x, g)| x * inv * g).sum();
-                        for ((dx, &x), &g) in dx.iter_mut().zip(x).zip(g) {
-                            *dx = (g - x * inv * gy) * inv;
-                        }
-                    } else {
-                        dx.iter_mut().zip(g).for_each(|(dx, g)| *dx = g / L2_EPS);
-                    }
-                }
-            })
+            l2_bwd_rows(dx, x, g, d);
         });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
@@ -586,19 +720,48 @@ struct SampledCeBwd {
     negatives: Arc<Vec<u32>>,
 }
 
-/// Fills `z` with the scaled logits [pos, negs] of one row, -inf where a negative is the
-/// row's own target; returns (max, log-sum-exp).
+/// Turns `z` into the softmax of the scaled logits [pos, negs] of one row, where a negative
+/// equal to the row's own target is masked (-inf); returns the row's cross-entropy
+/// -log softmax(z)[0].
 #[inline(always)]
-fn ce_row(pos: f32, negs: &[f32], target: u32, neg_ids: &[u32], scale: f32, z: &mut [f32]) -> (f32, f32) {
+fn ce_row(pos: f32, negs: &[f32], target: u32, neg_ids: &[u32], scale: f32, z: &mut [f32]) -> f32 {
     z[0] = pos * scale;
-    let mut max = z[0];
     for ((z, &s), &id) in z[1..].iter_mut().zip(negs).zip(neg_ids) {
-        let v = if id == target { f32::NEG_INFINITY } else { s * scale };
-        *z = v;
-        max = max.max(v);
+        *z = if id == target { f32::NEG_INFINITY } else { s * scale };
     }
-    let sum: f32 = z.iter().map(|&v| fast_exp(v - max)).sum();
-    (max, max + sum.ln())
+    let m = max(z);
+    let z0 = z[0] - m;
+    let total = exp_shifted_in_place(z, m);
+    let inv = 1.0 / total;
+    z.iter_mut().for_each(|v| *v *= inv);
+    total.ln() - z0
+}
+
+multiversion! {
+    /// Cross-entropy of rows: `out[r]` for positives `pos[r]`, negatives `neg[r*k..]`.
+    fn ce_rows(out: &mut [f32], pos: &[f32], neg: &[f32], targets: &[u32], negs: &[u32], scale: f32) {
+        let k = negs.len();
+        let mut z = vec![0f32; k + 1];
+        for (r, o) in out.iter_mut().enumerate() {
+            *o = ce_row(pos[r], &neg[r * k..(r + 1) * k], targets[r], negs, scale, &mut z);
+        }
+    }
+}
+
+multiversion! {
+    /// Gradient of the rows' cross-entropy: softmax(z) - onehot(0), through z = scale * s.
+    fn ce_bwd_rows(dp: &mut [f32], dn: &mut [f32], pos: &[f32], neg: &[f32], gr: &[f32], targets: &[u32], negs: &[u32], scale: f32) {
+        let k = negs.len();
+        let mut z = vec![0f32; k + 1];
+        for (r, (dp, dn)) in dp.iter_mut().zip(dn.chunks_mut(k)).enumerate() {
+            ce_row(pos[r], &neg[r * k..(r + 1) * k], targets[r], negs, scale, &mut z);
+            let gs = gr[r] * scale;
+            *dp = gs * (z[0] - 1.0);
+            for (d, &p) in dn.iter_mut().zip(&z[1..]) {
+                *d = gs * p;
+            }
+        }
+    }
 }
 
 impl CustomOp2 for SampledCe {
@@ -617,14 +780,9 @@ impl CustomOp2 for SampledCe {
         let rows = rows_per_task(n, k + 1);
         let (scale, targets, negs) = (self.scale, &self.targets, &self.negatives);
         out.par_chunks_mut(rows).enumerate().for_each(|(c, o)| {
-            simd(|| {
-                let mut z = vec![0f32; k + 1];
-                for (j, o) in o.iter_mut().enumerate() {
-                    let r = c * rows + j;
-                    let (_, lse) = ce_row(pos[r], &neg[r * k..(r + 1) * k], targets[r], negs, scale, &mut z);
-                    *o = lse - z[0];
-                }
-            })
+            let r0 = c * rows;
+            let r1 = r0 + o.len();
+            ce_rows(o, &pos[r0..r1], &neg[r0 * k..r1 * k], &targets[r0..r1], negs, scale);
         });
         Ok((CpuStorage::F32(out), Shape::from(n)))
     }
@@ -664,19 +822,9 @@ impl CustomOp3 for SampledCeBwd {
         let rows = rows_per_task(n, k + 1);
         let (scale, targets, negs) = (self.scale, &self.targets, &self.negatives);
         dpos.par_chunks_mut(rows).zip(dneg.par_chunks_mut(rows * k)).enumerate().for_each(|(c, (dp, dn))| {
-            simd(|| {
-                let mut z = vec![0f32; k + 1];
-                for (j, (dp, dn)) in dp.iter_mut().zip(dn.chunks_mut(k)).enumerate() {
-                    let r = c * rows + j;
-                    let (_, lse) = ce_row(pos[r], &neg[r * k..(r + 1) * k], targets[r], negs, scale, &mut z);
-                    // d loss / d z = softmax(z) - onehot(0); chain through z = scale * s.
-                    let gs = gr[r] * scale;
-                    *dp = gs * (fast_exp(z[0] - lse) - 1.0);
-                    for (d, &zv) in dn.iter_mut().zip(&z[1..]) {
-                        *d = gs * fast_exp(zv - lse);
-                    }
-                }
-            })
+            let r0 = c * rows;
+            let r1 = r0 + dp.len();
+            ce_bwd_rows(dp, dn, &pos[r0..r1], &neg[r0 * k..r1 * k], &gr[r0..r1], &targets[r0..r1], negs, scale);
         });
         Ok((CpuStorage::F32(out), Shape::from(n + n * k)))
     }

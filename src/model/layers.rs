@@ -11,7 +11,7 @@ use candle_core::{Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 use serde::{Deserialize, Serialize};
 
-use super::kernels;
+use super::{attention, kernels, linear};
 use crate::util::Rng;
 
 /// PyTorch's default LayerNorm epsilon.
@@ -34,7 +34,7 @@ impl Dense {
 
     /// x: (N, d_in) -> (N, d_out)
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
+        linear::linear(x, &self.weight, &self.bias)
     }
 
     /// gelu(x W^T + b) with the bias add fused into the activation. x: (N, d_in) -> (N, d_out)
@@ -168,23 +168,19 @@ impl Block {
         capture: bool,
     ) -> Result<(Tensor, Option<Tensor>)> {
         let (b, l, d) = x.dims3()?;
-        let h = self.n_heads;
-        let dh = d / h;
         let normed = self.ln1.forward(&x.reshape((b * l, d))?)?;
-        let qkv = self.qkv.forward(&normed)?.reshape((b, l, 3, h, dh))?.permute((2, 0, 3, 1, 4))?.contiguous()?;
-        let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?); // each (B, H, L, dh)
-        let (q, resid) = match rows {
-            Some(r) => (q.index_select(r, 2)?, x.index_select(r, 1)?),
-            None => (q, x.clone()),
+        let qkv = self.qkv.forward(&normed)?.reshape((b, l, 3 * d))?;
+        let (y, probs) = attention::attention(&qkv, bias, rows, self.n_heads, capture)?; // (B, Lq, d)
+        let lq = y.dim(1)?;
+        let y = y.reshape((b * lq, d))?;
+        let resid = match rows {
+            Some(r) => x.index_select(r, 1)?,
+            None => x.clone(),
         };
-        let lq = q.dim(2)?;
-        let scores = q.matmul(&k.t()?)?; // (B, H, Lq, L)
-        let probs = kernels::attention_softmax(&scores, bias, 1.0 / (dh as f64).sqrt())?;
-        let y = probs.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((b * lq, d))?;
         let x = (resid.reshape((b * lq, d))? + maybe_drop(self.proj.forward(&y)?, drop)?)?;
         let ff = self.fc2.forward(&self.fc1.forward_gelu(&self.ln2.forward(&x)?)?)?;
         let x = (x + maybe_drop(ff, drop)?)?;
-        Ok((x.reshape((b, lq, d))?, capture.then_some(probs)))
+        Ok((x.reshape((b, lq, d))?, probs))
     }
 }
 

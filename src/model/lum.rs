@@ -52,6 +52,10 @@ pub struct LumConfig {
     pub pooling: Pooling,
     /// Seed of the parameter initialisation (`Lum::with_varmap`) and of dropout.
     pub seed: u64,
+    /// Standard deviation of every embedding table's N(0, s) init. 1.0 is PyTorch's
+    /// `nn.Embedding` default (the bench preset); training uses a smaller value so Adam's
+    /// fixed-size steps move the embeddings quickly relative to their scale.
+    pub embed_init_std: f64,
 }
 
 impl Default for LumConfig {
@@ -67,6 +71,7 @@ impl Default for LumConfig {
             negatives: 512,
             pooling: Pooling::Mean,
             seed: 0,
+            embed_init_std: 1.0,
         }
     }
 }
@@ -208,11 +213,11 @@ impl TableEncoder {
     fn new(vb: VarBuilder, name: &str, r: &RaggedIds, cfg: &LumConfig, sub: &mut Option<Tensor>, n_vocab: usize) -> Result<Self> {
         let d = cfg.d_model;
         if r.one_to_one() {
-            let table = vb.get_with_hints((r.len(), d), &format!("{name}_emb"), EMBEDDING_INIT)?;
+            let table = vb.get_with_hints((r.len(), d), &format!("{name}_emb"), embedding_init(cfg))?;
             return Ok(Self::Direct(table));
         }
         if sub.is_none() {
-            *sub = Some(vb.get_with_hints((n_vocab, d), "sub_emb", EMBEDDING_INIT)?);
+            *sub = Some(vb.get_with_hints((n_vocab, d), "sub_emb", embedding_init(cfg))?);
         }
         Ok(Self::Pooled { plan: PoolPlan::new(r, cfg.pooling, vb.device())?, proj: Dense::new(vb.pp(format!("{name}_proj")), d, d)? })
     }
@@ -227,8 +232,10 @@ impl TableEncoder {
     }
 }
 
-/// `nn.Embedding`'s default init.
-const EMBEDDING_INIT: Init = Init::Randn { mean: 0.0, stdev: 1.0 };
+/// N(0, embed_init_std) for embedding tables (`nn.Embedding`'s default when the std is 1).
+fn embedding_init(cfg: &LumConfig) -> Init {
+    Init::Randn { mean: 0.0, stdev: cfg.embed_init_std }
+}
 
 /// Token type ids.
 const TYPE_CONDITION: u32 = 0;
@@ -407,8 +414,8 @@ impl Lum {
         let items = TableEncoder::new(vb.clone(), "item", &item_sub, cfg, &mut sub, n_sub_vocab)?;
         let conds = TableEncoder::new(vb.clone(), "cond", &cond_sub, cfg, &mut sub, n_sub_vocab)?;
         let n_pos = 2 * cfg.max_behaviors;
-        let pos_emb = vb.get_with_hints((n_pos, d), "pos_emb", EMBEDDING_INIT)?;
-        let type_emb = vb.get_with_hints((2, d), "type_emb", EMBEDDING_INIT)?;
+        let pos_emb = vb.get_with_hints((n_pos, d), "pos_emb", embedding_init(cfg))?;
+        let type_emb = vb.get_with_hints((2, d), "type_emb", embedding_init(cfg))?;
         let transformer = Transformer::new(vb.clone(), &cfg.shape())?;
         let parity: Vec<u32> = (0..n_pos).map(|p| if p % 2 == 0 { TYPE_CONDITION } else { TYPE_ITEM }).collect();
         Ok(Self {
@@ -661,6 +668,86 @@ impl Lum {
     }
 }
 
+/// One history and the query conditions appended after it: a unit of
+/// [`Lum::group_query_batch`].
+#[derive(Clone, Copy, Debug)]
+pub struct QueryGroup<'a> {
+    /// Condition ids of the history, oldest first.
+    pub history_cond: &'a [u32],
+    /// Item ids of the history (same length).
+    pub history_item: &'a [u32],
+    /// Condition ids of the queries read after the history.
+    pub query_conds: &'a [u32],
+}
+
+impl Lum {
+    /// Group query for many histories in one forward pass: row b holds group b's history
+    /// (its most recent `max_behaviors - 1` behaviours, left-padded to the longest) then its
+    /// queries (right-padded), with the batched group-query mask; positions restart at 0 in
+    /// every row, so each output equals [`Lum::group_query`] of its group alone. Only the
+    /// query positions are computed in the last layer.
+    ///
+    /// -> (sum of query counts, d) final-norm outputs, groups in order, queries in order.
+    pub fn group_query_batch(&self, groups: &[QueryGroup]) -> Result<Tensor> {
+        let d = self.cfg.d_model;
+        let total: usize = groups.iter().map(|g| g.query_conds.len()).sum();
+        if total == 0 {
+            return Tensor::zeros((0, d), DType::F32, &self.device);
+        }
+        let max_keep = self.cfg.max_behaviors - 1;
+        let mut keeps = Vec::with_capacity(groups.len());
+        for (i, g) in groups.iter().enumerate() {
+            if g.history_cond.len() != g.history_item.len() {
+                return Err(candle_core::Error::wrap(ModelError::RaggedSequence { index: i, conds: g.history_cond.len(), items: g.history_item.len() }));
+            }
+            let bad_cond = g.history_cond.iter().chain(g.query_conds).any(|&c| c as usize >= self.n_conditions);
+            let bad_item = g.history_item.iter().any(|&it| it as usize >= self.n_items);
+            if bad_cond || bad_item {
+                return Err(candle_core::Error::wrap(ModelError::SubTokens {
+                    what: "group query",
+                    reason: format!("group {i} names a condition or item id outside the model's tables"),
+                }));
+            }
+            keeps.push(g.history_cond.len().min(max_keep));
+        }
+        let n_hist: Vec<usize> = keeps.iter().map(|k| 2 * k).collect();
+        let n_query: Vec<usize> = groups.iter().map(|g| g.query_conds.len()).collect();
+        let hist_end = n_hist.iter().copied().max().unwrap_or(0);
+        let q_max = n_query.iter().copied().max().unwrap_or(0);
+        let (b, l) = (groups.len(), hist_end + q_max);
+        // Ids index the stacked table [conditions; items]; padding reads condition 0 at
+        // position 0 and is masked out of every real token's attention.
+        let n_cond = self.n_conditions as u32;
+        let mut ids = vec![PAD_ID; b * l];
+        let mut pos = vec![0u32; b * l];
+        for (r, g) in groups.iter().enumerate() {
+            let keep = keeps[r];
+            let (hc, hi) = (&g.history_cond[g.history_cond.len() - keep..], &g.history_item[g.history_item.len() - keep..]);
+            let start = r * l + hist_end - 2 * keep;
+            for k in 0..keep {
+                ids[start + 2 * k] = hc[k];
+                ids[start + 2 * k + 1] = n_cond + hi[k];
+                pos[start + 2 * k] = 2 * k as u32;
+                pos[start + 2 * k + 1] = 2 * k as u32 + 1;
+            }
+            for (j, &q) in g.query_conds.iter().enumerate() {
+                ids[r * l + hist_end + j] = q;
+                pos[r * l + hist_end + j] = 2 * keep as u32;
+            }
+        }
+        let table = Tensor::cat(&[&self.condition_table()?, &self.item_table()?], 0)?;
+        let x = table.index_select(&Tensor::from_vec(ids, b * l, &self.device)?, 0)?;
+        let p = self.position_table()?.index_select(&Tensor::from_vec(pos, b * l, &self.device)?, 0)?;
+        let x = (x + p)?.reshape((b, l, d))?;
+        let bias = mask::group_query_batch(&n_hist, &n_query, hist_end, l, &self.device)?;
+        let rows = Tensor::arange(hist_end as u32, l as u32, &self.device)?;
+        let h = self.transformer.forward_rows(&x, &bias, &rows, None)?; // (B, q_max, d)
+        let h = self.transformer.final_norm(&h.reshape((b * q_max, d))?)?;
+        let pick: Vec<u32> = n_query.iter().enumerate().flat_map(|(r, &n)| (0..n).map(move |j| (r * q_max + j) as u32)).collect();
+        h.index_select(&Tensor::from_vec(pick, total, &self.device)?, 0)
+    }
+}
+
 /// Stream label separating the dropout RNG from the initialisation RNG of the same seed.
 const DROPOUT_STREAM: u64 = 0x5eed_d20b;
 
@@ -856,6 +943,29 @@ mod tests {
         let long: Vec<u32> = (0..20).map(|i| i % N_CONDS as u32).collect();
         let long_items: Vec<u32> = (0..20).collect();
         assert_eq!(m.group_query(&long, &long_items, &[1, 2]).unwrap().dims(), &[2, 16]);
+    }
+
+    #[test]
+    fn group_query_batch_equals_one_group_at_a_time() {
+        let w = world();
+        let (m, _) = model(&w, &cfg());
+        let mut rng = Rng::new(9);
+        // Histories of 0..=12 behaviours (some longer than the model keeps), 1-3 queries each.
+        let hists = random_seqs(&mut rng, 6, 0, 12);
+        let queries: Vec<Vec<u32>> = (0..6).map(|i| (0..1 + i % 3).map(|_| rng.index(N_CONDS) as u32).collect()).collect();
+        let groups: Vec<QueryGroup> =
+            hists.iter().zip(&queries).map(|(h, q)| QueryGroup { history_cond: &h.0, history_item: &h.1, query_conds: q }).collect();
+        let all = m.group_query_batch(&groups).unwrap();
+        assert_eq!(all.dims(), &[queries.iter().map(Vec::len).sum::<usize>(), 16]);
+        let mut at = 0;
+        for g in &groups {
+            let one = m.group_query(g.history_cond, g.history_item, g.query_conds).unwrap();
+            let n = g.query_conds.len();
+            assert!(close(&all.narrow(0, at, n).unwrap(), &one, 1e-5), "group at row {at}");
+            at += n;
+        }
+        assert!(m.group_query_batch(&[QueryGroup { history_cond: &[0], history_item: &[0], query_conds: &[N_CONDS as u32] }]).is_err());
+        assert_eq!(m.group_query_batch(&[]).unwrap().dims(), &[0, 16]);
     }
 
     #[test]

@@ -64,6 +64,39 @@ pub fn group_query(n_hist: usize, n_query: usize, device: &Device) -> Result<Ten
     Tensor::from_vec(m, (1, l, l), device)
 }
 
+/// Batched group-query mask. Row `b` holds `n_hist[b]` history tokens ending at column
+/// `hist_end` (left-padded) and `n_query[b]` query tokens from column `hist_end` on
+/// (right-padded): history is causal, each query sees its row's history and itself, and
+/// a padding token sees only itself (so its softmax row stays finite; nothing reads it).
+/// -> (B, L, L) f32 with B = n_hist.len()
+pub fn group_query_batch(n_hist: &[usize], n_query: &[usize], hist_end: usize, l: usize, device: &Device) -> Result<Tensor> {
+    let b = n_hist.len();
+    if n_query.len() != b {
+        candle_core::bail!("group-query mask: {b} histories but {} query counts", n_query.len());
+    }
+    if let Some(i) = (0..b).find(|&i| n_hist[i] > hist_end || hist_end + n_query[i] > l) {
+        candle_core::bail!("group-query mask: row {i} ({} history, {} queries) does not fit {hist_end}/{l}", n_hist[i], n_query[i]);
+    }
+    let mut m = vec![MASKED; b * l * l];
+    for r in 0..b {
+        let rows = &mut m[r * l * l..(r + 1) * l * l];
+        let start = hist_end - n_hist[r];
+        let q_end = hist_end + n_query[r];
+        for i in 0..l {
+            let row = &mut rows[i * l..(i + 1) * l];
+            if (start..hist_end).contains(&i) {
+                row[start..=i].fill(0.0);
+            } else if (hist_end..q_end).contains(&i) {
+                row[start..hist_end].fill(0.0);
+                row[i] = 0.0;
+            } else {
+                row[i] = 0.0;
+            }
+        }
+    }
+    Tensor::from_vec(m, (b, l, l), device)
+}
+
 /// Rows `rows` of a mask: (Bm, L, L) -> (Bm, rows.len(), L). Used when only some query
 /// positions are needed (the last layer only has to produce condition positions).
 pub fn select_rows(mask: &Tensor, rows: &Tensor) -> Result<Tensor> {
@@ -90,6 +123,20 @@ mod tests {
         assert_eq!(g[0][3], vec![true, true, true, true, false]);
         assert_eq!(g[0][4], vec![true, true, true, false, true]);
         assert_eq!(g[0][1], vec![true, true, false, false, false]);
+    }
+
+    #[test]
+    fn batched_group_query_mask_matches_single_group_mask() {
+        // Row 0: 2 history tokens (left-padded by 2) + 1 query (+1 padding); row 1: 4 + 2.
+        let m = allowed(&group_query_batch(&[2, 4], &[1, 2], 4, 6, &Device::Cpu).unwrap());
+        assert_eq!(m[0][0], vec![true, false, false, false, false, false], "padding sees itself");
+        assert_eq!(m[0][3], vec![false, false, true, true, false, false]);
+        assert_eq!(m[0][4], vec![false, false, true, true, true, false]);
+        assert_eq!(m[0][5], vec![false, false, false, false, false, true]);
+        // Row 1 without padding is exactly the single-group mask.
+        let single = allowed(&group_query(4, 2, &Device::Cpu).unwrap());
+        assert_eq!(m[1], single[0]);
+        assert!(group_query_batch(&[5], &[1], 4, 6, &Device::Cpu).is_err());
     }
 
     #[test]

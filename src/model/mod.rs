@@ -5,10 +5,12 @@
 //! Model code returns `candle_core::Result`; input problems are [`ModelError`]s wrapped in
 //! a candle error so callers get the message.
 
+pub mod attention;
 pub mod bench;
 pub mod init;
 pub mod kernels;
 pub mod layers;
+pub mod linear;
 pub mod loss;
 pub mod lum;
 pub mod mask;
@@ -16,7 +18,7 @@ pub mod sasrec;
 
 pub use bench::{BenchResult, run_bench};
 pub use init::seeded_var_builder;
-pub use lum::{Lum, LumBatch, LumConfig, Pooling, RaggedIds, SeqSpan, batch_from_sequences};
+pub use lum::{Lum, LumBatch, LumConfig, Pooling, QueryGroup, RaggedIds, SeqSpan, batch_from_sequences};
 pub use sasrec::{SasRec, SasRecBatch, SasRecConfig};
 
 /// What is wrong with a model's inputs or settings.

@@ -31,11 +31,13 @@ pub struct SasRecConfig {
     pub negatives: usize,
     /// Seed of initialisation and dropout.
     pub seed: u64,
+    /// Standard deviation of the embeddings' N(0, s) init (see `LumConfig::embed_init_std`).
+    pub embed_init_std: f64,
 }
 
 impl Default for SasRecConfig {
     fn default() -> Self {
-        Self { d_model: 64, n_layers: 2, n_heads: 2, d_ff: 256, max_len: 50, dropout: 0.1, negatives: 512, seed: 0 }
+        Self { d_model: 64, n_layers: 2, n_heads: 2, d_ff: 256, max_len: 50, dropout: 0.1, negatives: 512, seed: 0, embed_init_std: 1.0 }
     }
 }
 
@@ -103,7 +105,7 @@ impl SasRec {
             }));
         }
         let vb = vb.set_device(device.clone());
-        let init = Init::Randn { mean: 0.0, stdev: 1.0 };
+        let init = Init::Randn { mean: 0.0, stdev: cfg.embed_init_std };
         let shape = TransformerShape { d_model: cfg.d_model, n_heads: cfg.n_heads, d_ff: cfg.d_ff, n_layers: cfg.n_layers };
         Ok(Self {
             cfg: cfg.clone(),
@@ -190,7 +192,7 @@ mod tests {
     use candle_nn::Optimizer;
 
     fn cfg() -> SasRecConfig {
-        SasRecConfig { d_model: 16, n_layers: 2, n_heads: 2, d_ff: 32, max_len: 8, dropout: 0.0, negatives: 8, seed: 1 }
+        SasRecConfig { d_model: 16, n_layers: 2, n_heads: 2, d_ff: 32, max_len: 8, dropout: 0.0, negatives: 8, seed: 1, embed_init_std: 1.0 }
     }
 
     #[test]

@@ -198,6 +198,30 @@ fn sample_batch<'a>(seqs: &'a [UserSeq], trainable: &[usize], n: usize, window: 
         .collect()
 }
 
+/// Every parameter of `varmap` with its name (what [`AdamW::new`] optimises).
+pub fn named_vars(varmap: &VarMap) -> anyhow::Result<Vec<(String, candle_core::Var)>> {
+    let data = varmap.data().lock().map_err(|_| anyhow::anyhow!("parameter map lock poisoned"))?;
+    Ok(data.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
+/// `k` negatives drawn uniformly from the catalogue of `n_items` (shared by one batch) -> (k,) u32.
+pub fn sample_negatives(rng: &mut Rng, n_items: usize, k: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let ids: Vec<u32> = (0..k).map(|_| rng.index(n_items) as u32).collect();
+    Tensor::from_vec(ids, k, device)
+}
+
+/// One optimisation step of the training loop: back-propagates `loss`, scales the
+/// gradients so their global norm is at most `grad_clip` (0 = no clipping) and applies
+/// AdamW at `lr`. Shared by pre-training and post-training fine-tuning.
+/// -> the gradient norm before clipping.
+pub fn optimisation_step(opt: &mut AdamW, loss: &Tensor, lr: f64, grad_clip: f64) -> candle_core::Result<f64> {
+    let grads = loss.backward()?;
+    let norm = opt.grad_norm(&grads)?;
+    let scale = if grad_clip > 0.0 && norm > grad_clip { grad_clip / norm } else { 1.0 };
+    opt.step(&grads, lr, scale)?;
+    Ok(norm)
+}
+
 /// Runs pre-training. Always leaves a consistent run folder: config.json first,
 /// checkpoints and state atomically, report.json at the end.
 pub fn run_pretrain(req: &PretrainRequest, sink: &mut dyn FnMut(JobEvent), cancel: &CancelToken) -> anyhow::Result<Value> {
@@ -264,8 +288,7 @@ pub fn run_pretrain(req: &PretrainRequest, sink: &mut dyn FnMut(JobEvent), cance
     let mut opt = if cfg.model == ModelKind::Popularity {
         None
     } else {
-        let named: Vec<(String, candle_core::Var)> = varmap.data().lock().map_err(|_| anyhow::anyhow!("parameter map lock poisoned"))?.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        Some(AdamW::new(named, cfg.weight_decay)?)
+        Some(AdamW::new(named_vars(&varmap)?, cfg.weight_decay)?)
     };
     if req.resume && run.checkpoint_path().is_file() {
         let st: TrainerState = crate::run::load_json(&run.path().join("trainer_state.json")).context("reading trainer_state.json")?;
@@ -301,8 +324,7 @@ pub fn run_pretrain(req: &PretrainRequest, sink: &mut dyn FnMut(JobEvent), cance
             let step = state.step + 1;
             let t0 = Instant::now();
             let lr = cfg.lr_at(step);
-            let negatives: Vec<u32> = (0..cfg.negatives).map(|_| rng.index(data.n_items()) as u32).collect();
-            let negatives = Tensor::from_vec(negatives, cfg.negatives, &device)?;
+            let negatives = sample_negatives(&mut rng, data.n_items(), cfg.negatives, &device)?;
             let drop_seed = cfg.seed ^ step.wrapping_mul(0x9E37_79B9);
             let (loss, tokens) = match &net {
                 Net::Lum(m) => {
@@ -330,10 +352,7 @@ pub fn run_pretrain(req: &PretrainRequest, sink: &mut dyn FnMut(JobEvent), cance
                     state.step - state.step % policy.every_steps
                 );
             }
-            let grads = loss.backward()?;
-            let norm = opt.grad_norm(&grads)?;
-            let scale = if cfg.grad_clip > 0.0 && norm > cfg.grad_clip { cfg.grad_clip / norm } else { 1.0 };
-            opt.step(&grads, lr, scale)?;
+            let norm = optimisation_step(opt, &loss, lr, cfg.grad_clip)?;
             state.step = step;
             let secs = t0.elapsed().as_secs_f64();
             let tps = tokens as f64 / secs.max(1e-9);

@@ -1,5 +1,6 @@
 //! Small shared helpers: a deterministic RNG, atomic file writes, number formatting.
 
+pub mod alloc;
 pub mod fs;
 pub mod overrides;
 pub mod rng;
