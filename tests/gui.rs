@@ -15,6 +15,7 @@ use lumlab::gui::headless::headless_workspace;
 use lumlab::gui::training::LiveStatus;
 use lumlab::gui::workspace::{DeviceInfo, StageStatus};
 use lumlab::gui::{AppOptions, LumApp, PanelId, Workspace};
+use lumlab::job::JobEvent;
 use lumlab::util::Rng;
 
 /// Size of the snapshot images (the smallest size the layout supports is 1100×700).
@@ -506,13 +507,17 @@ fn train_panel_runs_pauses_and_stops_real_pretraining_jobs() {
 
     // A whole tiny run: curves, evaluations and a report, then the run appears in Runs.
     h.get_by_label("Start").click();
-    run_until(&mut h, "the tiny run to finish", |app| {
+    h.run_steps(3);
+    assert_ne!(h.state().workspace().training.as_ref().unwrap().path, stopped.path);
+    run_until(&mut h, "the tiny run to end", |app| {
         app.workspace()
             .training
             .as_ref()
-            .is_some_and(|t| t.status == LiveStatus::Finished)
+            .is_some_and(|t| !t.is_active())
     });
     let done = h.state().workspace().training.clone().unwrap();
+    assert_eq!(done.status, LiveStatus::Finished, "{:?}", done.log);
+    assert_ne!(done.path, stopped.path, "a second run gets its own folder");
     assert_eq!(done.loss.len() as u64, done.total_steps);
     assert!(
         done.evals
@@ -575,6 +580,58 @@ fn tokens_panel_runs_the_tokenizer_and_shows_tree_and_hierarchy() {
     );
 }
 
+/// Not a timed test: measures the UI pass of the Train panel with two 100k-point loss curves
+/// while 100 step events arrive per frame, and prints p50 / p99 (`--nocapture` to see them).
+#[test]
+fn frame_time_with_streaming_events_and_100k_point_curves() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut ws, _) = loaded_workspace(dir.path(), None);
+    let mut live = lumlab::gui::training::LiveRun::new(dir.path().join("runs").join("lum-live"));
+    live.apply(&JobEvent::Started {
+        total_steps: 1_000_000,
+        label: "pre-train lum (id)".into(),
+    });
+    let step = |s: u64| JobEvent::Step {
+        step: s,
+        loss: 5.0 / (1.0 + s as f32).ln().max(1.0),
+        tokens_per_sec: 9000.0,
+        step_secs: 0.01,
+        lr: 1e-3,
+    };
+    for s in 1..=100_000 {
+        live.apply(&step(s));
+    }
+    ws.training = Some(live);
+    let mut h = harness(ws);
+    h.state_mut().set_panel(PanelId::Train);
+    h.run_steps(3);
+    let mut next = 100_001;
+    let mut frames = Vec::new();
+    for _ in 0..60 {
+        let t = Instant::now();
+        if let Some(live) = h.state_mut().workspace_mut().training.as_mut() {
+            for _ in 0..100 {
+                live.apply(&step(next));
+                next += 1;
+            }
+        }
+        h.step();
+        frames.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    frames.sort_by(f64::total_cmp);
+    let pct =
+        |q: f64| frames[((q * frames.len() as f64).ceil() as usize).clamp(1, frames.len()) - 1];
+    eprintln!(
+        "train panel frame (UI pass, 100k+ points, 100 events/frame): p50 {:.2} ms, p99 {:.2} ms",
+        pct(0.5),
+        pct(0.99)
+    );
+    assert_eq!(
+        h.state().workspace().training.as_ref().unwrap().loss.len(),
+        106_000
+    );
+}
+
 fn snapshot_all(h: &mut Harness<'_, LumApp>, prefix: &str) {
     for id in PanelId::ALL {
         h.state_mut().set_panel(id);
@@ -605,6 +662,7 @@ fn snapshots_of_empty_states_in_the_light_theme() {
     h.run();
     h.get_by_label("◐ Light").click();
     h.run();
+    h.remove_cursor();
     for id in [PanelId::Flow, PanelId::Data, PanelId::Attention] {
         h.state_mut().set_panel(id);
         h.run();

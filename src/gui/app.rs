@@ -257,7 +257,7 @@ impl LumApp {
             .map(|c| if c == 'T' { '-' } else { c })
             .collect();
         let name = format!("{}-{}-{stamp}", config.model.name(), config.strategy.name());
-        let out = self.workspace.runs_dir.join(name);
+        let out = unused_run_folder(&self.workspace.runs_dir, &name);
         let req = PretrainRequest {
             data: data.path.clone(),
             out,
@@ -588,6 +588,17 @@ impl LumApp {
         });
         self.commands.extend(cmds);
     }
+}
+
+/// `dir/name`, or `dir/name-2`, `-3`, ... when that folder exists (two runs in one second).
+fn unused_run_folder(dir: &std::path::Path, name: &str) -> PathBuf {
+    let mut out = dir.join(name);
+    let mut n = 2;
+    while out.exists() {
+        out = dir.join(format!("{name}-{n}"));
+        n += 1;
+    }
+    out
 }
 
 /// What the job chips need from any handle, whatever its result type.

@@ -309,7 +309,16 @@ pub fn jobs_popover_ui(ctx: &egui::Context, ws: &Workspace, commands: &mut Vec<C
                         .on_hover_text("Cancel this job")
                         .clicked()
                     {
-                        commands.push(Command::CancelLoading);
+                        // Training jobs are labelled by the engine ("pre-train ..."); the rest is loading.
+                        let training = ws
+                            .training
+                            .as_ref()
+                            .is_some_and(|t| t.is_active() && t.label == j.name);
+                        commands.push(if training {
+                            Command::StopTraining
+                        } else {
+                            Command::CancelLoading
+                        });
                     }
                 });
             }

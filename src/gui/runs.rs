@@ -69,8 +69,10 @@ impl RunInfo {
     /// metrics row), then the last point of every other series.
     pub fn final_metrics(&self) -> Vec<Metric> {
         let mut out = self.summary.headline.clone();
+        // With a headline, only the final loss joins it (the rest are the headline's own curves).
+        let headline = !out.is_empty();
         for s in &self.series {
-            if out.iter().any(|m| m.name == s.name) {
+            if out.iter().any(|m| m.name == s.name) || (headline && s.name != "loss") {
                 continue;
             }
             if let Some(p) = s.points.last() {

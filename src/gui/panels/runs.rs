@@ -15,7 +15,7 @@ use crate::gui::widgets::{self, section};
 use crate::gui::workspace::{PanelId, Workspace};
 
 /// Metric columns shown in the table (the rest are in the CSV export).
-const MAX_METRIC_COLUMNS: usize = 4;
+const MAX_METRIC_COLUMNS: usize = 5;
 /// Height of the runs table.
 const TABLE_HEIGHT: f32 = 260.0;
 
@@ -112,7 +112,7 @@ impl RunsPanel {
         let mut columns = vec![
             Column::text("", 16.0),
             Column::text("run", 180.0),
-            Column::text("kind", 70.0),
+            Column::text("kind", 96.0),
             Column::text("status", 70.0),
             Column::text("model", 120.0),
             Column::number("steps", 60.0),
@@ -140,10 +140,12 @@ impl RunsPanel {
                 let selected = ws.is_run_selected(r);
                 let finals = r.final_metrics();
                 let model = match (
-                    r.config_any(&["model.d_model", "d_model"]),
-                    r.config_any(&["model.n_layers", "n_layers"]),
+                    r.config_any(&["pretrain.d_model", "model.d_model", "d_model"]),
+                    r.config_any(&["pretrain.n_layers", "model.n_layers", "n_layers"]),
                 ) {
-                    (Some(d), Some(l)) => format!("d{d} × {l} layers"),
+                    (Some(d), Some(l)) => {
+                        format!("d{d} × {l} layer{}", if l == "1" { "" } else { "s" })
+                    }
                     (Some(d), None) => format!("d{d}"),
                     _ => "–".into(),
                 };
@@ -175,11 +177,16 @@ impl RunsPanel {
                             .unwrap_or_default(),
                     ),
                 ];
-                for (name, _) in &metric_cols {
+                for (name, protocol) in &metric_cols {
                     cells.push(Cell::Mono(
                         finals
                             .iter()
-                            .find(|m| m.name == *name)
+                            // Same name and protocol; series without a headline match by name.
+                            .find(|m| {
+                                m.name == *name
+                                    && (m.protocol == *protocol
+                                        || !m.protocol.contains("leave-one-out"))
+                            })
                             .map(|m| format!("{:.4}", m.value))
                             .unwrap_or_else(|| "–".into()),
                     ));
@@ -219,7 +226,7 @@ fn metric_columns(runs: &[(usize, &RunInfo)]) -> Vec<(String, String)> {
     let mut cols: Vec<(String, String)> = Vec::new();
     for (_, r) in runs {
         for m in r.final_metrics() {
-            if !cols.iter().any(|(n, _)| *n == m.name) {
+            if !cols.iter().any(|(n, p)| *n == m.name && *p == m.protocol) {
                 cols.push((m.name, m.protocol));
             }
         }
@@ -231,7 +238,12 @@ fn metric_columns(runs: &[(usize, &RunInfo)]) -> Vec<(String, String)> {
             .position(|m| n.contains(m))
             .unwrap_or(9)
     };
-    cols.sort_by(|a, b| rank(&a.0).cmp(&rank(&b.0)).then_with(|| a.0.cmp(&b.0)));
+    cols.sort_by(|a, b| {
+        rank(&a.0)
+            .cmp(&rank(&b.0))
+            .then_with(|| a.0.cmp(&b.0))
+            .then_with(|| a.1.cmp(&b.1))
+    });
     cols.truncate(MAX_METRIC_COLUMNS);
     cols
 }
@@ -304,7 +316,12 @@ fn diff_ui(ui: &mut Ui, selected: &[(usize, &RunInfo)], cx: &mut PanelCx<'_>) {
     }
     ui.add_space(GAP_M);
     for (_, r) in selected {
-        if !r.has_checkpoint {
+        // Only a run that did not finish can be continued.
+        let resumable = matches!(
+            r.summary.status.as_str(),
+            "stopped" | "interrupted" | "failed"
+        );
+        if !r.has_checkpoint || !resumable {
             continue;
         }
         if ui

@@ -285,6 +285,19 @@ impl TrainPanel {
             );
             field(
                 ui,
+                "embedding init",
+                "Standard deviation of the embeddings' normal initialisation.",
+                |ui| {
+                    ui.add(
+                        egui::DragValue::new(&mut c.embed_init_std)
+                            .range(0.0001..=2.0)
+                            .speed(0.005)
+                            .max_decimals(4),
+                    )
+                },
+            );
+            field(
+                ui,
                 "pooling",
                 "How an item's sub-token embeddings become one vector (then a projection).",
                 |ui| {

@@ -58,12 +58,11 @@ pub fn header(ui: &mut Ui, columns: &[Column]) {
         ui.spacing_mut().item_spacing.x = CELL_GAP;
         for c in columns {
             cell_ui(ui, c, |ui| {
-                ui.label(
-                    RichText::new(c.title.as_ref())
-                        .size(theme::SMALL_SIZE)
-                        .color(p.text_weak)
-                        .strong(),
-                );
+                let title = RichText::new(c.title.as_ref())
+                    .size(theme::SMALL_SIZE)
+                    .color(p.text_weak)
+                    .strong();
+                ui.add(egui::Label::new(title).truncate());
             });
         }
     });
@@ -202,12 +201,11 @@ pub fn header_with_protocols(ui: &mut Ui, columns: &[Column], protocols: &[Strin
         ui.spacing_mut().item_spacing.x = CELL_GAP;
         for c in columns {
             cell_ui(ui, c, |ui| {
-                ui.label(
-                    RichText::new(c.title.as_ref())
-                        .size(theme::SMALL_SIZE)
-                        .color(p.text_weak)
-                        .strong(),
-                );
+                let title = RichText::new(c.title.as_ref())
+                    .size(theme::SMALL_SIZE)
+                    .color(p.text_weak)
+                    .strong();
+                ui.add(egui::Label::new(title).truncate());
             });
         }
     });
