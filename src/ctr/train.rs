@@ -32,34 +32,6 @@ const EVAL_BATCH: usize = 2048;
 /// RNG stream of the per-epoch shuffles (parameters use streams named after them).
 const SHUFFLE_STREAM: u64 = 0x5348_5546; // "SHUF"
 
-/// Picks the candle device named by `CtrConfig::device`.
-pub fn resolve_device(name: &str) -> anyhow::Result<Device> {
-    let name = name.trim().to_ascii_lowercase();
-    let ordinal = |s: &str| -> anyhow::Result<usize> {
-        s.parse()
-            .with_context(|| format!("device `{name}`: expected a GPU number after `:`"))
-    };
-    Ok(match name.as_str() {
-        "cpu" => Device::Cpu,
-        "auto" => {
-            if candle_core::utils::cuda_is_available() {
-                Device::new_cuda(0)?
-            } else if candle_core::utils::metal_is_available() {
-                Device::new_metal(0)?
-            } else {
-                Device::Cpu
-            }
-        }
-        "cuda" => Device::new_cuda(0).context("device cuda (build with --features cuda)")?,
-        "metal" => Device::new_metal(0).context("device metal (build with --features metal)")?,
-        s if s.starts_with("cuda:") => Device::new_cuda(ordinal(&s[5..])?)
-            .context("device cuda (build with --features cuda)")?,
-        s if s.starts_with("metal:") => Device::new_metal(ordinal(&s[6..])?)
-            .context("device metal (build with --features metal)")?,
-        other => anyhow::bail!("unknown device `{other}`; use cpu, cuda, cuda:N, metal or auto"),
-    })
-}
-
 /// A short device name for reports.
 fn device_name(d: &Device) -> String {
     match d {
@@ -83,7 +55,7 @@ pub fn train_ctr(
     sink: &mut dyn FnMut(JobEvent),
     cancel: &CancelToken,
 ) -> anyhow::Result<CtrResult> {
-    let device = resolve_device(&cfg.device)?;
+    let device = crate::train::device::pick(&cfg.device)?;
     train_ctr_on(&device, data, truth, lum, cfg, run, sink, cancel)
 }
 

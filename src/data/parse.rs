@@ -32,6 +32,22 @@ fn csv_err(path: &Path, e: csv::Error) -> DataError {
     }
 }
 
+/// Reads the next record into `rec`; malformed records are reported to `bad` and skipped.
+/// Ok(false) at the end of the input; I/O errors (and strict-mode bad rows) are returned.
+fn next_record<R: Read>(rdr: &mut csv::Reader<R>, rec: &mut csv::ByteRecord, path: &Path, bad: &mut BadRows) -> Result<bool, DataError> {
+    loop {
+        match rdr.read_byte_record(rec) {
+            Ok(more) => return Ok(more),
+            Err(e) => {
+                if let csv::ErrorKind::Io(_) = e.kind() {
+                    return Err(csv_err(path, e));
+                }
+                bad.bad(e.position().map_or(0, |p| p.line()), format!("malformed CSV: {e}"))?;
+            }
+        }
+    }
+}
+
 /// Parses the optional native fields of one row into `row`.
 fn optional_fields(
     row: &mut Row,
@@ -104,19 +120,7 @@ pub fn native_delimited(
     let need = map.min_fields();
     let mut rec = csv::ByteRecord::new();
     let mut rows = 0u64;
-    loop {
-        match rdr.read_byte_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                if let csv::ErrorKind::Io(_) = e.kind() {
-                    return Err(csv_err(path, e));
-                }
-                bad.bad(line, format!("malformed CSV: {e}"))?;
-                continue;
-            }
-        }
+    while next_record(&mut rdr, &mut rec, path, bad)? {
         let line = rec.position().map_or(0, |p| p.line());
         rows += 1;
         if rows % PROGRESS_EVERY == 0 {
@@ -241,18 +245,7 @@ pub fn items_table(path: &Path, input: impl Read, b: &mut Builder, bad: &mut Bad
         (col(&["title", "name"]), col(&["category", "cate_id", "category_id", "genres"]), col(&["brand"]), col(&["price"]));
     let mut rec = csv::ByteRecord::new();
     let mut n = 0;
-    loop {
-        match rdr.read_byte_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                if let csv::ErrorKind::Io(_) = e.kind() {
-                    return Err(csv_err(path, e));
-                }
-                bad.bad(e.position().map_or(0, |p| p.line()), format!("malformed CSV: {e}"))?;
-                continue;
-            }
-        }
+    while next_record(&mut rdr, &mut rec, path, bad)? {
         let line = rec.position().map_or(0, |p| p.line());
         let r = (|| -> Result<(), String> {
             let item = field_str(&rec, item_c)?;
@@ -570,18 +563,7 @@ pub fn alimama(path: &Path, input: impl Read, total_bytes: u64, b: &mut Builder,
     b.has_label = true;
     let mut rec = csv::ByteRecord::new();
     let mut rows = 0u64;
-    loop {
-        match rdr.read_byte_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                if let csv::ErrorKind::Io(_) = e.kind() {
-                    return Err(csv_err(path, e));
-                }
-                bad.bad(e.position().map_or(0, |p| p.line()), format!("malformed CSV: {e}"))?;
-                continue;
-            }
-        }
+    while next_record(&mut rdr, &mut rec, path, bad)? {
         rows += 1;
         if rows % PROGRESS_EVERY == 0 {
             if let Some(p) = progress {

@@ -162,8 +162,8 @@ impl PretrainConfig {
         if self.model != ModelKind::Popularity && self.steps == 0 {
             return Err("steps must be positive".into());
         }
-        if !["cpu", "cuda", "metal", "auto"].contains(&self.device.as_str()) {
-            return Err(format!("device must be cpu, cuda, metal or auto (got {})", self.device));
+        if !super::device::is_known(&self.device) {
+            return Err(format!("device must be cpu, cuda, cuda:N, metal, metal:N or auto (got {})", self.device));
         }
         Ok(())
     }
