@@ -66,7 +66,7 @@ pub fn run_flow(req: &FlowRequest, sink: &mut dyn FnMut(JobEvent), cancel: &Canc
     let lum_dir = req.out.join("pretrain");
     let ctr_dir = req.out.join("ctr");
     let t0 = std::time::Instant::now();
-    sink(JobEvent::info("stage 1/3: pre-train"));
+    sink(JobEvent::Stage { index: 0, total: 3, name: "pre-train".into() });
     let finished = RunDir::open(&lum_dir).ok().and_then(|r| r.read_report().ok().flatten()).filter(|r| r["status"] == "finished");
     let pre = match finished {
         Some(r) => {
@@ -84,7 +84,7 @@ pub fn run_flow(req: &FlowRequest, sink: &mut dyn FnMut(JobEvent), cancel: &Canc
     };
     let t_pre = t0.elapsed().as_secs_f64();
     cancel.check()?;
-    sink(JobEvent::info("stage 2/3: post-train (group-query interest vectors)"));
+    sink(JobEvent::Stage { index: 1, total: 3, name: "post-train (group-query interest vectors)".into() });
     let mut p = PosttrainRequest::new(&lum_dir);
     p.data = Some(req.data.clone());
     if req.finetune {
@@ -93,7 +93,7 @@ pub fn run_flow(req: &FlowRequest, sink: &mut dyn FnMut(JobEvent), cancel: &Canc
     let post = run_posttrain(&p, sink, cancel)?;
     let t_post = t0.elapsed().as_secs_f64() - t_pre;
     cancel.check()?;
-    sink(JobEvent::info("stage 3/3: CTR baseline vs +LUM"));
+    sink(JobEvent::Stage { index: 2, total: 3, name: "CTR baseline vs +LUM".into() });
     let (data, _) = crate::data::load(&req.data, &LoadOptions::cached()).with_context(|| format!("loading {}", req.data.display()))?;
     let features = lum_features_from_run(&lum_dir, &data)?;
     let truth_path = req.data.parent().unwrap_or(Path::new(".")).join("truth.csv");

@@ -404,28 +404,79 @@ fn loading_runs_as_a_job_and_unknown_headers_get_a_mapping_step() {
     assert!(ws.mapping.is_none());
 }
 
+/// A workspace over a small sample world (searches, labels and truth.csv: what the flow needs).
+fn sample_world_workspace(dir: &Path, users: usize) -> Workspace {
+    let cfg = lumlab::data::sample::WorldConfig {
+        users,
+        seed: 4,
+        ..Default::default()
+    };
+    lumlab::data::sample::generate(&cfg, &dir.join("world"), None).unwrap();
+    let mut ws = headless_workspace(Some(&dir.join("world").join("behaviors.csv")), None).unwrap();
+    ws.runs_dir = dir.join("runs");
+    ws.runs.clear();
+    ws
+}
+
 #[test]
-fn engine_buttons_show_a_notice_until_the_engines_are_wired() {
+fn run_the_whole_flow_streams_stages_and_lands_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let (ws, _) = loaded_workspace(dir.path(), None);
+    let ws = sample_world_workspace(dir.path(), 80);
     let mut h = harness(ws);
-    h.run();
+    let mut pretrain = lumlab::train::PretrainConfig::tiny();
+    pretrain.steps = 6;
+    pretrain.eval_every = 3;
+    pretrain.eval_users = 20;
+    let ctr = lumlab::ctr::CtrConfig {
+        emb_dim: 8,
+        history_len: 10,
+        mlp_hidden: 16,
+        attn_hidden: 8,
+        ..Default::default()
+    };
+    h.state_mut()
+        .set_flow_settings(lumlab::gui::app::FlowSettings { pretrain, ctr });
+    h.run_steps(2);
+    assert_eq!(h.state().workspace().stages[2], StageStatus::NotRun);
     h.get_by_label("Run the whole flow ▶").click();
-    h.run();
-    assert!(
-        h.state()
-            .workspace()
-            .notice
-            .as_ref()
-            .unwrap()
-            .text
-            .contains("flow runner")
-    );
-    // Once in the notice banner, once as the status bar's last event.
-    assert_eq!(h.query_all_by_label_contains("flow runner").count(), 2);
-    h.get_by_label("Dismiss").click();
-    h.run();
-    assert!(h.state().workspace().notice.is_none());
+    h.run_steps(2);
+    assert!(h.state().workspace().flow.as_ref().is_some_and(|f| f.is_active()));
+    assert!(h.query_by_label("■ Stop the flow").is_some());
+    // Later stages wait while pre-training runs.
+    assert!(matches!(
+        h.state().workspace().stages[1..],
+        [StageStatus::Waiting, StageStatus::Waiting]
+    ));
+    run_until(&mut h, "the flow to end", |app| {
+        app.workspace().flow.as_ref().is_some_and(|f| !f.is_active())
+    });
+    let notice = h.state().workspace().notice.clone().unwrap();
+    assert!(!notice.is_error, "{}", notice.text);
+    assert!(notice.text.contains("the flow finished: AUC"), "{}", notice.text);
+    // Pre-training streamed into the Train panel's live run.
+    let live = h.state().workspace().training.clone().unwrap();
+    assert_eq!(live.loss.len(), 6);
+    assert!(live.path.ends_with("pretrain"));
+    run_until(&mut h, "the runs rescan", |app| {
+        app.workspace().latest_ctr_run().is_some() && app.workspace().latest_posttrained().is_some()
+    });
+    let ws = h.state().workspace();
+    let names: Vec<&str> = ws.runs.iter().map(|r| r.name.as_str()).collect();
+    assert!(names.iter().any(|n| n.starts_with("flow-") && n.ends_with("/ctr")), "{names:?}");
+    assert!(names.iter().any(|n| n.starts_with("flow-") && n.ends_with("/pretrain")), "{names:?}");
+    for (i, s) in ws.stages.iter().enumerate() {
+        assert!(matches!(s, StageStatus::Done { .. }), "stage {i}: {s:?}");
+    }
+    let StageStatus::Done { headline } = &ws.stages[2] else { unreachable!() };
+    assert!(headline.contains("+LUM") && headline.contains("baseline"), "{headline}");
+    // The CTR card reads the run's report: its +LUM AUC is on screen.
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(ws.latest_ctr_run().unwrap().path.join("report.json")).unwrap(),
+    )
+    .unwrap();
+    let lum_auc = report["models"][1]["report"]["auc"].as_f64().unwrap();
+    assert!(h.query_all_by_label(&format!("{lum_auc:.4}")).count() >= 1);
+    assert!(h.query_by_label("Run the whole flow ▶").is_some());
 }
 
 #[test]

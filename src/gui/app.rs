@@ -58,6 +58,8 @@ struct Background {
     tokenizer: Option<JobHandle<TokenizerRun>>,
     /// The engine's pre-training job (its events fold into `Workspace::training`).
     training: Option<crate::job::JobHandle>,
+    /// The engine's flow job (events fold into `Workspace::flow`, stage 1's also into `training`).
+    flow: Option<crate::job::JobHandle>,
     file_dialog: Option<mpsc::Receiver<Option<PathBuf>>>,
 }
 
@@ -69,6 +71,22 @@ pub struct LumApp {
     commands: Vec<Command>,
     background: Background,
     waker: Waker,
+    /// Settings of "Run the whole flow" (`lumlab flow`'s defaults).
+    flow_settings: FlowSettings,
+}
+
+/// What "Run the whole flow" trains: `lumlab flow`'s defaults unless changed.
+#[derive(Clone, Debug)]
+pub struct FlowSettings {
+    pub pretrain: PretrainConfig,
+    pub ctr: crate::ctr::CtrConfig,
+}
+
+impl Default for FlowSettings {
+    fn default() -> Self {
+        let req = crate::flow::FlowRequest::new(std::path::Path::new(""), std::path::Path::new(""));
+        FlowSettings { pretrain: req.pretrain, ctr: req.ctr }
+    }
 }
 
 impl LumApp {
@@ -107,6 +125,7 @@ impl LumApp {
             commands: Vec::new(),
             background: Background::default(),
             waker: Arc::new(move || repaint_ctx.request_repaint()),
+            flow_settings: FlowSettings::default(),
         }
     }
 
@@ -125,6 +144,10 @@ impl LumApp {
     /// Whether the keyboard-shortcut overlay is open.
     pub fn help_open(&self) -> bool {
         self.shell.help_open
+    }
+    /// Changes what "Run the whole flow" trains (tests use tiny models).
+    pub fn set_flow_settings(&mut self, settings: FlowSettings) {
+        self.flow_settings = settings;
     }
     /// The engine state the panels read.
     pub fn workspace(&self) -> &Workspace {
@@ -149,6 +172,7 @@ impl LumApp {
             || b.export.is_some()
             || b.file_dialog.is_some()
             || b.training.is_some()
+            || b.flow.is_some()
             || b.tokenizer.is_some()
     }
 
@@ -196,13 +220,19 @@ impl LumApp {
             Command::StartTraining(config) => self.start_training(config),
             Command::PauseTraining => self.toggle_pause(),
             Command::StopTraining => {
-                if let Some(job) = &self.background.training {
+                if let Some(job) = self.training_job() {
                     job.stop();
                 }
             }
             Command::ResumeRun(path) => self.resume_run(path),
             Command::RunTokenizer(config) => self.start_tokenizer(config),
-            Command::RunWholeFlow | Command::ComputeAttention { .. } => {
+            Command::RunWholeFlow => self.start_flow(),
+            Command::StopFlow => {
+                if let Some(job) = &self.background.flow {
+                    job.stop();
+                }
+            }
+            Command::ComputeAttention { .. } => {
                 // Handled by `missing_engine` above until the engines are wired in.
             }
         }
@@ -233,6 +263,10 @@ impl LumApp {
     /// Starts pre-training on the loaded log into a new folder under the runs folder
     /// (or resumes this session's paused job).
     fn start_training(&mut self, config: PretrainConfig) {
+        if self.background.flow.is_some() {
+            self.notify("the flow is running: stop it first (Flow panel)", false);
+            return;
+        }
         if self.background.training.is_some() {
             if self
                 .workspace
@@ -250,13 +284,7 @@ impl LumApp {
             self.notify("load a behaviour log first (Data panel)", true);
             return;
         };
-        // `2025-11-25T12:34:56Z` -> `20251125-123456`, so folder names sort by time.
-        let stamp: String = crate::run::clock::format_utc(crate::run::clock::now_unix())
-            .chars()
-            .filter(|c| c.is_ascii_digit() || *c == 'T')
-            .map(|c| if c == 'T' { '-' } else { c })
-            .collect();
-        let name = format!("{}-{}-{stamp}", config.model.name(), config.strategy.name());
+        let name = format!("{}-{}-{}", config.model.name(), config.strategy.name(), time_stamp());
         let out = unused_run_folder(&self.workspace.runs_dir, &name);
         let req = PretrainRequest {
             data: data.path.clone(),
@@ -266,6 +294,38 @@ impl LumApp {
             load: LoadOptions::cached(),
         };
         self.spawn_training(req);
+    }
+
+    /// Runs the whole flow (the engine's `flow::run_flow`, defaults of `lumlab flow`) on the
+    /// loaded log into a new `flow-<time>` folder; its pre-training streams into Train.
+    fn start_flow(&mut self) {
+        if self.background.flow.is_some() {
+            self.notify("the flow is already running", false);
+            return;
+        }
+        if self.background.training.is_some() {
+            self.notify("a training job is running: stop it first (Train panel)", false);
+            return;
+        }
+        let Some(data) = &self.workspace.data else {
+            self.notify("load a behaviour log first (Data panel)", true);
+            return;
+        };
+        let out = unused_run_folder(&self.workspace.runs_dir, &format!("flow-{}", time_stamp()));
+        let mut req = crate::flow::FlowRequest::new(&data.path, &out);
+        req.pretrain = self.flow_settings.pretrain.clone();
+        req.ctr = self.flow_settings.ctr.clone();
+        let waker = self.waker.clone();
+        let job = crate::job::spawn_job(
+            "flow",
+            move || waker(),
+            move |sink, cancel| crate::flow::run_flow(&req, sink, cancel),
+        );
+        let flow = crate::gui::flow_job::FlowLive::new(out.clone());
+        self.workspace.training = Some(LiveRun::new(flow.pretrain_dir()));
+        self.workspace.flow = Some(flow);
+        self.workspace.last_event = Some(format!("started the flow into {}", out.display()));
+        self.background.flow = Some(job);
     }
 
     /// Tokenizes the loaded data on a background thread (through the engine's cache).
@@ -344,9 +404,15 @@ impl LumApp {
         self.shell.current = PanelId::Train;
     }
 
+    /// The job whose training the Train panel shows: a pre-training job, or the flow.
+    fn training_job(&self) -> Option<&crate::job::JobHandle> {
+        self.background.training.as_ref().or(self.background.flow.as_ref())
+    }
+
     /// Pauses the training job, or resumes it when paused.
     fn toggle_pause(&mut self) {
-        if let (Some(job), Some(live)) = (&self.background.training, &mut self.workspace.training) {
+        let job = self.background.training.as_ref().or(self.background.flow.as_ref());
+        if let (Some(job), Some(live)) = (job, self.workspace.training.as_mut()) {
             if live.status == LiveStatus::Paused {
                 job.resume();
                 live.status = LiveStatus::Running;
@@ -526,6 +592,8 @@ impl LumApp {
                 self.start_scan();
             }
         }
+        self.drain_flow(deadline);
+        self.workspace.refresh_stages();
         let view = |j: &dyn JobLike| JobView {
             name: j.job_name().to_string(),
             progress: j.job_progress(),
@@ -541,6 +609,17 @@ impl LumApp {
         if let Some(j) = &self.background.tokenizer {
             jobs.push(view(j));
         }
+        if let Some(flow) = self.workspace.flow.as_ref().filter(|f| f.is_active()) {
+            jobs.insert(
+                0,
+                JobView {
+                    name: "flow".into(),
+                    progress: flow.overall(),
+                    eta_secs: None,
+                    message: flow.phase.clone(),
+                },
+            );
+        }
         if let Some(live) = self.workspace.training.as_ref().filter(|t| t.is_active()) {
             let view = JobView {
                 name: live.label.clone(),
@@ -551,6 +630,61 @@ impl LumApp {
             jobs.insert(0, view);
         }
         self.workspace.jobs = jobs;
+    }
+
+    /// Applies the flow job's events: stage progress, and the pre-training stage's
+    /// steps into the Train panel's live run. Runs are rescanned at every stage
+    /// boundary so finished stages show their results.
+    fn drain_flow(&mut self, deadline: Instant) {
+        let Some(job) = &mut self.background.flow else { return };
+        let budget = deadline.saturating_duration_since(Instant::now());
+        let events = job.try_drain(budget);
+        let mut rescan = false;
+        let mut ended = None;
+        for event in &events {
+            let Some(flow) = &mut self.workspace.flow else { break };
+            flow.apply(event);
+            let in_pretrain = flow.stage == Some(0);
+            if let Some(live) = &mut self.workspace.training {
+                if in_pretrain && !event.is_finished() {
+                    live.apply(event);
+                } else if matches!(event, JobEvent::Stage { .. }) && live.is_active() {
+                    // Pre-training is over (or was reused): its run is on disk now.
+                    live.status = LiveStatus::Finished;
+                    live.phase = "finished (the flow goes on)".into();
+                }
+            }
+            match event {
+                JobEvent::Stage { .. } => rescan = true,
+                JobEvent::Finished(result) => ended = Some(result.clone()),
+                JobEvent::Step { .. } => {}
+                other => self.workspace.last_event = Some(other.describe()),
+            }
+        }
+        if let Some(result) = ended {
+            self.background.flow = None;
+            if let Some(live) = self.workspace.training.as_mut().filter(|l| l.is_active()) {
+                live.status = LiveStatus::Stopped;
+            }
+            match result {
+                Ok(report) => {
+                    let auc = |k: &str| report.pointer("/ctr/models").and_then(|m| {
+                        m.as_array()?.iter().find(|x| x["name"] == k)?.pointer("/report/auc")?.as_f64()
+                    });
+                    let text = match (auc("baseline"), auc("+LUM")) {
+                        (Some(b), Some(l)) => format!("the flow finished: AUC {l:.4} with LUM vs {b:.4} baseline"),
+                        _ => "the flow finished".to_string(),
+                    };
+                    self.notify(text, false);
+                }
+                Err(e) if e == crate::job::STOPPED_MESSAGE => self.notify("the flow was stopped", false),
+                Err(e) => self.notify(format!("the flow failed: {e}"), true),
+            }
+            rescan = true;
+        }
+        if rescan {
+            self.start_scan();
+        }
     }
 
     /// Keyboard shortcuts (ignored while a text field has focus).
@@ -588,6 +722,15 @@ impl LumApp {
         });
         self.commands.extend(cmds);
     }
+}
+
+/// The time now as `20251125-123456` (UTC), so folder names sort by time.
+fn time_stamp() -> String {
+    crate::run::clock::format_utc(crate::run::clock::now_unix())
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == 'T')
+        .map(|c| if c == 'T' { '-' } else { c })
+        .collect()
 }
 
 /// `dir/name`, or `dir/name-2`, `-3`, ... when that folder exists (two runs in one second).
@@ -631,6 +774,7 @@ impl eframe::App for LumApp {
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
+        self.workspace.refresh_stages();
         self.shortcuts(&ctx);
         let dropped: Option<PathBuf> =
             ctx.input(|i| i.raw.dropped_files.first().map(|f| f.path().to_path_buf()));

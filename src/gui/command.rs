@@ -35,7 +35,10 @@ pub enum Command {
     ToggleHelp,
     /// Show or hide the jobs popover.
     ToggleJobs,
+    /// Run pre-train → post-train → CTR on the loaded log into a new flow folder.
     RunWholeFlow,
+    /// Stop the running flow at its next check.
+    StopFlow,
     /// Tokenize the loaded log (a background job, cached by data fingerprint and config).
     RunTokenizer(TokenizerConfig),
     /// Pre-train on the loaded log into a new run folder (or resume a paused job).
@@ -55,9 +58,6 @@ impl Command {
     /// For commands whose engine is not wired into the GUI yet: the one-line notice to show.
     pub fn missing_engine(&self) -> Option<&'static str> {
         match self {
-            Command::RunWholeFlow => {
-                Some("the flow runner (pre-train → post-train → CTR) is not wired into the GUI yet")
-            }
             Command::ComputeAttention { .. } => {
                 Some("attention capture is not wired into the GUI yet")
             }

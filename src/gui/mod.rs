@@ -6,6 +6,7 @@
 pub mod app;
 pub mod chrome;
 pub mod command;
+pub mod flow_job;
 pub mod format;
 pub mod headless;
 pub mod jobs;

@@ -42,6 +42,34 @@ pub struct RunInfo {
     pub events: Vec<String>,
     /// Files that exist but could not be read, as messages.
     pub problems: Vec<String>,
+    /// What post-training wrote into this (pre-training) run, if it ran.
+    pub posttrain: Option<PosttrainInfo>,
+}
+
+/// The figures of a run's `posttrain.json` the Flow panel shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PosttrainInfo {
+    /// (user, query, time) keys with an interest vector.
+    pub keys: u64,
+    pub users: u64,
+    pub extract_secs: f64,
+    /// Grouped vs one forward pass per query, when it was measured.
+    pub speedup: Option<f64>,
+    /// Whether condition-aware fine-tuning (LumLab's extension) ran first.
+    pub finetuned: bool,
+}
+
+impl PosttrainInfo {
+    /// Reads the figures from a `posttrain.json` value (None unless it names its keys).
+    pub fn from_report(v: &Value) -> Option<Self> {
+        Some(PosttrainInfo {
+            keys: v.get("keys")?.as_u64()?,
+            users: v.get("users").and_then(Value::as_u64).unwrap_or(0),
+            extract_secs: v.get("extract_secs").and_then(Value::as_f64).unwrap_or(0.0),
+            speedup: v.pointer("/speedup/speedup").and_then(Value::as_f64),
+            finetuned: v.get("finetuned").and_then(Value::as_bool).unwrap_or(false),
+        })
+    }
 }
 
 impl RunInfo {
@@ -142,6 +170,17 @@ pub fn read_run(dir: &RunDir) -> RunInfo {
                 .collect()
         })
         .unwrap_or_default();
+    let posttrain_path = dir.path().join(crate::posttrain::table::REPORT_FILE);
+    let posttrain = match std::fs::read_to_string(&posttrain_path) {
+        Ok(text) => match serde_json::from_str::<Value>(&text) {
+            Ok(v) => PosttrainInfo::from_report(&v),
+            Err(e) => {
+                problems.push(format!("{}: {e}", crate::posttrain::table::REPORT_FILE));
+                None
+            }
+        },
+        Err(_) => None,
+    };
     RunInfo {
         name: dir.name(),
         summary: RunSummary::read(dir),
@@ -151,6 +190,7 @@ pub fn read_run(dir: &RunDir) -> RunInfo {
         series,
         events,
         problems,
+        posttrain,
     }
 }
 
@@ -206,13 +246,18 @@ pub fn parse_metrics(text: &str, problems: &mut Vec<String>) -> Vec<MetricSeries
         .collect()
 }
 
-/// Every run folder directly under `dir` (as the engine lists them), newest first.
+/// Every run folder under `dir` as the engine lists them (flow folders' runs as
+/// `flow/pretrain`), newest first.
 pub fn scan_runs(dir: &Path) -> Result<Vec<RunInfo>, String> {
     let listed = run::list_runs(dir).map_err(|e| e.to_string())?;
     Ok(listed
         .iter()
-        .filter_map(|s| RunDir::open(&s.path).ok())
-        .map(|d| read_run(&d))
+        .filter_map(|s| {
+            let mut info = read_run(&RunDir::open(&s.path).ok()?);
+            info.name = s.name.clone();
+            info.summary.name = s.name.clone();
+            Some(info)
+        })
         .collect())
 }
 

@@ -122,6 +122,7 @@ impl LiveRun {
             JobEvent::Checkpoint { step, .. } => {
                 self.push_log(LogLevel::Info, format!("checkpoint at step {step}"))
             }
+            JobEvent::Stage { .. } => self.push_log(LogLevel::Info, event.describe()),
             JobEvent::Attention(_) | JobEvent::Ranking(_) => {}
             JobEvent::Finished(result) => {
                 match result {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::data::stats::Stats;
 use crate::data::{Dataset, LoadReport};
+use crate::gui::flow_job::FlowLive;
 use crate::gui::format;
 use crate::gui::mapping::HeaderPreview;
 use crate::gui::runs::RunInfo;
@@ -155,6 +156,8 @@ impl DeviceInfo {
 #[derive(Clone, Debug, PartialEq)]
 pub enum StageStatus {
     NotRun,
+    /// Part of a running flow, waiting for an earlier stage.
+    Waiting,
     Running { fraction: f32 },
     Done { headline: String },
     Failed { error: String },
@@ -191,8 +194,11 @@ pub struct Workspace {
     pub loading: Option<JobView>,
     pub notice: Option<Notice>,
     pub last_event: Option<String>,
-    /// Pre-train, post-train, CTR (stages 2 and 3 until their engines are wired).
+    /// Pre-train, post-train, CTR, as the Flow panel shows them; refreshed every
+    /// frame by [`Workspace::refresh_stages`].
     pub stages: [StageStatus; 3],
+    /// The flow job of this session (running, or the last one).
+    pub flow: Option<FlowLive>,
     /// The training job of this session (running, or the last one).
     pub training: Option<LiveRun>,
     /// The last tokenizer run on the loaded data.
@@ -223,7 +229,63 @@ impl Workspace {
             ],
             training: None,
             tokens: None,
+            flow: None,
         }
+    }
+
+    /// Recomputes [`Workspace::stages`] from the flow job, the training job and the runs on disk.
+    pub fn refresh_stages(&mut self) {
+        let from_flow = |i: usize| self.flow.as_ref().and_then(|f| f.status(i));
+        self.stages = [
+            from_flow(0).unwrap_or_else(|| self.pretrain_stage()),
+            from_flow(1).unwrap_or_else(|| self.posttrain_stage()),
+            from_flow(2).unwrap_or_else(|| self.ctr_stage()),
+        ];
+    }
+
+    /// The newest pre-training run that post-training has written into.
+    pub fn latest_posttrained(&self) -> Option<&RunInfo> {
+        self.runs.iter().find(|r| r.posttrain.is_some())
+    }
+
+    /// The newest finished CTR run.
+    pub fn latest_ctr_run(&self) -> Option<&RunInfo> {
+        self.runs
+            .iter()
+            .find(|r| r.summary.kind == "ctr" && r.summary.status == "finished")
+    }
+
+    /// Post-training as the runs on disk show it.
+    pub fn posttrain_stage(&self) -> StageStatus {
+        match self.latest_posttrained() {
+            Some(run) => {
+                let Some(p) = &run.posttrain else {
+                    return StageStatus::NotRun;
+                };
+                let speedup = p
+                    .speedup
+                    .map(|s| format!(" · group query {s:.1}× faster"))
+                    .unwrap_or_default();
+                StageStatus::Done {
+                    headline: format!("{} (user, query) pairs{speedup}", format::count(p.keys)),
+                }
+            }
+            None => StageStatus::NotRun,
+        }
+    }
+
+    /// The CTR stage as the runs on disk show it: +LUM vs baseline AUC.
+    pub fn ctr_stage(&self) -> StageStatus {
+        let Some(run) = self.latest_ctr_run() else {
+            return StageStatus::NotRun;
+        };
+        let find = |name: &str| run.summary.headline.iter().find(|m| m.name == name).map(|m| m.value);
+        let headline = match (find("baseline AUC"), find("+LUM AUC")) {
+            (Some(b), Some(l)) => format!("AUC {l:.4} +LUM vs {b:.4} baseline"),
+            (Some(b), None) => format!("baseline AUC {b:.4}"),
+            _ => run.name.clone(),
+        };
+        StageStatus::Done { headline }
     }
 
     /// The newest finished LUM pre-training run on disk (baselines do not count).

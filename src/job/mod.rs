@@ -75,6 +75,8 @@ pub enum JobEvent {
     Checkpoint { step: u64, path: PathBuf },
     /// Progress of non-training work (loading, extraction): `done` of `total` `what`.
     Progress { done: u64, total: u64, what: String },
+    /// A multi-stage job (the flow) entered stage `index` (0-based) of `total`.
+    Stage { index: u32, total: u32, name: String },
     /// A log line.
     Log { level: LogLevel, text: String },
     /// The last event of every job: its summary, or why it failed
@@ -119,6 +121,7 @@ impl JobEvent {
             }
             JobEvent::Attention(a) => format!("attention layer {} head {} over {} tokens", a.layer, a.head, a.n),
             JobEvent::Ranking(_) => "ranking snapshot".to_string(),
+            JobEvent::Stage { index, total, name } => format!("stage {}/{total}: {name}", index + 1),
             JobEvent::Checkpoint { step, path } => format!("checkpoint at step {step}: {}", path.display()),
             JobEvent::Progress { done, total, what } if *total > 0 => format!("{what}: {done}/{total}"),
             JobEvent::Progress { done, what, .. } => format!("{what}: {done}"),

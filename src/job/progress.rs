@@ -108,7 +108,7 @@ impl ProgressPrinter {
                 bar.set_position(*done);
                 bar.set_message(what.clone());
             }
-            JobEvent::Eval { .. } | JobEvent::Checkpoint { .. } | JobEvent::Log { .. } => {
+            JobEvent::Eval { .. } | JobEvent::Checkpoint { .. } | JobEvent::Log { .. } | JobEvent::Stage { .. } => {
                 bar.println(&self.last);
             }
             JobEvent::Attention(_) | JobEvent::Ranking(_) => {}

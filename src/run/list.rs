@@ -110,23 +110,40 @@ impl RunSummary {
     }
 }
 
-/// Every run folder directly inside `workspace`, newest first (then by name).
-/// A missing workspace has no runs; other folders and files are skipped.
+/// Every run folder inside `workspace`, newest first (then by name): its direct
+/// sub-folders that are runs, and the runs one level below a folder that is not a
+/// run itself (a `lumlab flow --out` folder holds `pretrain/` and `ctr/`), named
+/// `parent/child`. A missing workspace has no runs; other folders and files are skipped.
 pub fn list_runs(workspace: &Path) -> Result<Vec<RunSummary>, RunError> {
-    let entries = match std::fs::read_dir(workspace) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(RunError::Io { path: workspace.to_path_buf(), source }),
-    };
-    let mut runs: Vec<RunSummary> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_dir() && RunDir::is_run(p))
-        .filter_map(|p| RunDir::open(&p).ok())
-        .map(|run| RunSummary::read(&run))
-        .collect();
+    let mut runs = Vec::new();
+    for dir in sub_dirs(workspace)? {
+        if RunDir::is_run(&dir) {
+            runs.extend(RunDir::open(&dir).ok().map(|run| RunSummary::read(&run)));
+            continue;
+        }
+        // An unreadable grouping folder hides only its own runs.
+        let Ok(inner) = sub_dirs(&dir) else { continue };
+        let group = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        for sub in inner.into_iter().filter(|p| RunDir::is_run(p)) {
+            if let Ok(run) = RunDir::open(&sub) {
+                let mut summary = RunSummary::read(&run);
+                summary.name = format!("{group}/{}", summary.name);
+                runs.push(summary);
+            }
+        }
+    }
     runs.sort_by(|a, b| b.created_unix.cmp(&a.created_unix).then_with(|| a.name.cmp(&b.name)));
     Ok(runs)
+}
+
+/// The folders directly inside `dir` (none when it does not exist).
+fn sub_dirs(dir: &Path) -> Result<Vec<PathBuf>, RunError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(RunError::Io { path: dir.to_path_buf(), source }),
+    };
+    Ok(entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()).collect())
 }
 
 #[cfg(test)]
@@ -167,6 +184,21 @@ mod tests {
         assert_eq!((runs[2].kind.as_str(), runs[2].status.as_str()), ("run", STATUS_INTERRUPTED));
         assert!(runs[2].created.ends_with('Z'));
         assert!(list_runs(&ws.path().join("nope")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn runs_inside_a_flow_folder_are_listed_with_its_name() {
+        let ws = tempfile::tempdir().unwrap();
+        let flow = ws.path().join("flow-1");
+        RunDir::create(&flow.join("pretrain"), &json!({"kind": "pretrain"})).unwrap();
+        RunDir::create(&flow.join("ctr"), &json!({"kind": "ctr"})).unwrap();
+        std::fs::create_dir_all(flow.join("notes")).unwrap();
+        // Two levels down is not searched.
+        RunDir::create(&ws.path().join("deep").join("x").join("y"), &json!({"kind": "ctr"})).unwrap();
+        RunDir::create(&ws.path().join("top"), &json!({"kind": "pretrain"})).unwrap();
+        let mut names: Vec<String> = list_runs(ws.path()).unwrap().into_iter().map(|r| r.name).collect();
+        names.sort();
+        assert_eq!(names, vec!["flow-1/ctr", "flow-1/pretrain", "top"]);
     }
 
     #[test]

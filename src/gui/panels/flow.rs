@@ -6,6 +6,7 @@ use egui::{Align, Layout, RichText, Ui, vec2};
 
 use super::{Panel, PanelCx};
 use crate::gui::command::Command;
+use crate::gui::format;
 use crate::gui::theme::{self, GAP_L, GAP_M, Palette, Stage};
 use crate::gui::widgets::{self, badge, card_frame, section};
 use crate::gui::workspace::{PanelId, StageStatus, Workspace};
@@ -91,12 +92,32 @@ impl Panel for FlowPanel {
             ui.horizontal(|ui| {
                 ui.label(RichText::new("The flow").size(theme::HEADING_SIZE + 3.0).color(p.text_strong));
                 ui.add_space(GAP_L);
-                let run = ui
-                    .add_enabled(ws.data.is_some(), widgets::primary_button("Run the whole flow ▶"))
-                    .on_hover_text("Pre-train a LUM, extract group-query interests, then train the baseline and +LUM CTR models, one after the other.")
-                    .on_disabled_hover_text("Load a behaviour log first (Data panel).");
-                if run.clicked() {
-                    cx.push(Command::RunWholeFlow);
+                let flow_running = ws.flow.as_ref().is_some_and(|f| f.is_active());
+                if flow_running {
+                    if ui
+                        .button("■ Stop the flow")
+                        .on_hover_text("Stop at the next check; finished stages stay on disk and are reused next time.")
+                        .clicked()
+                    {
+                        cx.push(Command::StopFlow);
+                    }
+                } else {
+                    let run = ui
+                        .add_enabled(ws.data.is_some(), widgets::primary_button("Run the whole flow ▶"))
+                        .on_hover_text("Pre-train a LUM, extract group-query interests, then train the baseline and +LUM CTR models, one after the other, into a new flow folder under the runs folder.")
+                        .on_disabled_hover_text("Load a behaviour log first (Data panel).");
+                    if run.clicked() {
+                        cx.push(Command::RunWholeFlow);
+                    }
+                }
+                if let Some(flow) = &ws.flow {
+                    ui.add_space(GAP_M);
+                    let text = if flow.is_active() {
+                        format!("{:.0} % · {}", 100.0 * flow.overall(), flow.phase)
+                    } else {
+                        format!("last flow: {}", flow.out.display())
+                    };
+                    ui.label(RichText::new(text).color(p.text_weak)).on_hover_text(flow.out.display().to_string());
                 }
                 ui.add_space(GAP_M);
                 let data_text = match &ws.data {
@@ -156,6 +177,9 @@ fn status_ui(ui: &mut Ui, status: &StageStatus, p: Palette) {
         StageStatus::NotRun => {
             ui.label(RichText::new("○ not run").color(p.text_weak));
         }
+        StageStatus::Waiting => {
+            ui.label(RichText::new("◌ waiting for the stage before").color(p.text_weak));
+        }
         StageStatus::Running { fraction } => {
             ui.add(
                 egui::ProgressBar::new(*fraction)
@@ -184,11 +208,7 @@ fn stage_card_ui(
     let p = Palette::of(ui);
     let colour = p.stage(text.stage);
     let ws = cx.workspace;
-    let status = &if index == 0 {
-        ws.pretrain_stage()
-    } else {
-        ws.stages[index].clone()
-    };
+    let status = &ws.stages[index];
     card_frame(ui)
         .show(ui, |ui| {
             ui.spacing_mut().item_spacing.x = GAP_M;
@@ -257,16 +277,31 @@ fn stage_card_ui(
                         }
                     }
                     Stage::PostTrain => {
-                        metric_line(ui, "(user, query) pairs", "–", "cached");
-                        metric_line(ui, "group query speed-up", "–", "vs one by one");
-                        ui.add_space(GAP_M);
-                        widgets::empty_area(ui, 54.0, "needs a pre-trained LUM");
+                        let info = ws.latest_posttrained().and_then(|r| r.posttrain.as_ref());
+                        let pairs = info.map(|i| format::count(i.keys)).unwrap_or_else(|| "–".into());
+                        metric_line(ui, "(user, query) pairs", &pairs, "cached");
+                        let speed = info
+                            .and_then(|i| i.speedup)
+                            .map(|s| format!("{s:.1}×"))
+                            .unwrap_or_else(|| "–".into());
+                        metric_line(ui, "group query speed-up", &speed, "vs one by one");
+                        let secs = info.map(|i| format!("{:.1} s", i.extract_secs)).unwrap_or_else(|| "–".into());
+                        metric_line(ui, "extraction time", &secs, "all pairs");
+                        if info.is_some_and(|i| i.finetuned) {
+                            ui.label(RichText::new("fine-tuned on the search scenario first (LumLab's extension)").size(theme::SMALL_SIZE).color(p.text_weak));
+                        }
                     }
                     Stage::Ctr => {
-                        metric_line(ui, "AUC baseline", "–", "test");
-                        metric_line(ui, "AUC +LUM", "–", "test");
-                        ui.add_space(GAP_M);
-                        widgets::empty_area(ui, 54.0, "needs the post-train interest vectors");
+                        let run = ws.latest_ctr_run();
+                        let find = |name: &str| {
+                            run.and_then(|r| r.summary.headline.iter().find(|m| m.name == name))
+                                .map(|m| format!("{:.4}", m.value))
+                                .unwrap_or_else(|| "–".into())
+                        };
+                        metric_line(ui, "AUC baseline", &find("baseline AUC"), "test");
+                        metric_line(ui, "AUC +LUM", &find("+LUM AUC"), "test");
+                        metric_line(ui, "GAUC(user) +LUM", &find("+LUM GAUC(user)"), "test");
+                        metric_line(ui, "RelaImpr %", &find("+LUM RelaImpr %"), "AUC vs baseline");
                     }
                 }
                 ui.add_space(GAP_M);
@@ -332,41 +367,66 @@ fn metric_line(ui: &mut Ui, name: &str, value: &str, protocol: &str) {
 
 fn results_strip_ui(ui: &mut Ui, ws: &Workspace) {
     let p = Palette::of(ui);
+    let run = ws.latest_ctr_run();
+    let metric = |name: &str| {
+        run.and_then(|r| r.summary.headline.iter().find(|m| m.name == name))
+    };
     card_frame(ui).show(ui, |ui| {
         ui.set_width(ui.available_width());
         ui.horizontal(|ui| {
             ui.label(RichText::new("CTR results").strong().color(p.text_strong));
-            badge(ui, "AUC · test split");
+            let protocol = metric("baseline AUC").map(|m| m.protocol.clone()).unwrap_or_else(|| "AUC · test split".into());
+            badge(ui, &protocol);
+            if let Some(r) = run {
+                ui.label(RichText::new(format!("run {}", r.name)).color(p.text_weak));
+            }
         });
         ui.add_space(GAP_M);
-        let done = matches!(ws.stages[2], StageStatus::Done { .. });
-        for (name, colour) in [
-            ("baseline", p.text_weak),
-            ("+LUM", p.stage_ctr),
-            ("oracle", p.positive),
+        // AUC bars on a shared scale from 0.5 (chance) to 1.0.
+        for (label, name, colour) in [
+            ("baseline", "baseline AUC", p.text_weak),
+            ("+LUM", "+LUM AUC", p.stage_ctr),
+            ("oracle", "oracle AUC", p.positive),
         ] {
+            let value = metric(name).map(|m| m.value);
             ui.horizontal(|ui| {
                 ui.allocate_ui_with_layout(
                     vec2(80.0, 18.0),
                     Layout::left_to_right(Align::Center),
                     |ui| {
                         ui.set_width(80.0);
-                        ui.label(RichText::new(name).color(p.text));
+                        ui.label(RichText::new(label).color(p.text));
                     },
                 );
-                widgets::thin_bar(ui, 0.0, colour, (ui.available_width() - 80.0).max(100.0));
-                ui.label(RichText::new("–").monospace());
+                let fraction = value.map_or(0.0, |v| ((v - 0.5) / 0.5).clamp(0.0, 1.0) as f32);
+                widgets::thin_bar(ui, fraction, colour, (ui.available_width() - 80.0).max(100.0));
+                let text = value.map(|v| format!("{v:.4}")).unwrap_or_else(|| "–".into());
+                ui.label(RichText::new(text).monospace())
+                    .on_hover_text(metric(name).map(|m| m.protocol.clone()).unwrap_or_default());
             });
         }
-        if !done {
-            ui.add_space(GAP_M);
-            ui.label(
-                RichText::new(
-                    "No CTR run yet. After stage 3 this compares the baseline, +LUM and the oracle \
-                     (the sample world's true click probabilities) on one scale, with RelaImpr.",
-                )
-                .color(p.text_weak),
-            );
+        ui.add_space(GAP_M);
+        match run {
+            Some(_) => {
+                let mut parts = Vec::new();
+                if let Some(m) = metric("+LUM RelaImpr %") {
+                    parts.push(format!("RelaImpr of +LUM over the baseline: {:+.1} %", m.value));
+                }
+                if let (Some(b), Some(l)) = (metric("baseline GAUC(user)"), metric("+LUM GAUC(user)")) {
+                    parts.push(format!("GAUC(user) {:.4} → {:.4}", b.value, l.value));
+                }
+                parts.push("bars run from AUC 0.5 (chance) to 1.0; the oracle scores the true click probabilities".into());
+                ui.label(RichText::new(parts.join(" · ")).color(p.text_weak));
+            }
+            None => {
+                ui.label(
+                    RichText::new(
+                        "No CTR run yet. After stage 3 this compares the baseline, +LUM and the oracle \
+                         (the sample world's true click probabilities) on one scale, with RelaImpr.",
+                    )
+                    .color(p.text_weak),
+                );
+            }
         }
     });
 }
@@ -394,7 +454,13 @@ fn inputs_ui(ui: &mut Ui, ws: &Workspace) {
                 trained
             ),
         ),
-        ("CTR models", false, "none trained".into()),
+        (
+            "CTR models",
+            ws.latest_ctr_run().is_some(),
+            ws.latest_ctr_run()
+                .map(|r| format!("baseline and +LUM in {}", r.name))
+                .unwrap_or_else(|| "none trained".into()),
+        ),
     ];
     for (what, ok, detail) in rows {
         ui.horizontal(|ui| {
