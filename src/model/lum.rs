@@ -641,10 +641,11 @@ impl Lum {
         }
         let d = self.cfg.d_model;
         let nq = query_conds.len();
-        if nq == 0 {
+        let keep = history_cond.len().min(self.cfg.max_behaviors - 1);
+        // Without queries there is no output; with `capture` the history's own attention is still wanted.
+        if nq == 0 && (!capture || keep == 0) {
             return Ok((Tensor::zeros((0, d), DType::F32, &self.device)?, Vec::new()));
         }
-        let keep = history_cond.len().min(self.cfg.max_behaviors - 1);
         let hc = &history_cond[history_cond.len() - keep..];
         let hi = &history_item[history_item.len() - keep..];
         let n_hist = 2 * keep;
@@ -663,7 +664,7 @@ impl Lum {
         let x = (x + self.position_table()?.index_select(&Tensor::from_vec(positions, l, &self.device)?, 0)?)?;
         let bias = mask::group_query(n_hist, nq, &self.device)?;
         let (h, attn) = self.transformer.forward(&x.unsqueeze(0)?, &bias, None, capture)?;
-        let out = self.transformer.final_norm(&h.squeeze(0)?.narrow(0, n_hist, nq)?)?;
+        let out = if nq == 0 { Tensor::zeros((0, d), DType::F32, &self.device)? } else { self.transformer.final_norm(&h.squeeze(0)?.narrow(0, n_hist, nq)?)? };
         Ok((out, attn))
     }
 }
@@ -1000,6 +1001,12 @@ mod tests {
         assert_eq!(p[4][5], 0.0);
         assert_eq!(p[5][4], 0.0);
         assert!((p[5].iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        // Without queries: no outputs, but the history's causal attention is captured.
+        let (out, hist) = m.group_query_with_attention(&[1, 2], &[3, 4], &[]).unwrap();
+        assert_eq!(out.dims(), &[0, 16]);
+        let p = hist[0].i((0, 1)).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!((p.len(), p[0][1], p[2][3]), (4, 0.0, 0.0));
+        assert!(p.iter().all(|row| (row.iter().sum::<f32>() - 1.0).abs() < 1e-5));
     }
 
     #[test]

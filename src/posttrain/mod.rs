@@ -10,6 +10,7 @@
 //! report live beside the checkpoint ([`table`]); rerunning on an unchanged run and log
 //! reuses them.
 
+pub mod attention;
 pub mod extract;
 pub mod finetune;
 pub mod keys;

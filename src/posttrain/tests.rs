@@ -309,3 +309,58 @@ fn posttrain_run_caches_fine_tunes_and_reuses() {
     let r6 = run_posttrain(&PosttrainRequest { finetune: Some(ft_cfg), ..base.clone() }, &mut |_| {}, &cancel).unwrap();
     assert_eq!((r6["finetune_reused"].as_bool(), r6["from_cache"].as_bool()), (Some(true), Some(true)));
 }
+
+#[test]
+fn attention_map_labels_tokens_and_keeps_rows_distributions_within_the_masks() {
+    use super::attention::{AttentionError, TokenRole, attention_map, resolve_queries};
+    let dir = tempfile::tempdir().unwrap();
+    let path = world(dir.path(), 30);
+    let (data, _) = load(&path);
+    let cfg = tiny_config();
+    let tok = tok_of(&data, &cfg);
+    let (lum, _) = lum_of(&data, &tok, &cfg);
+    // The user with the longest LUM sequence, so the 12-behaviour window cuts it.
+    let user = (0..data.n_users() as u32).max_by_key(|&u| tok.user_sequence(&data, u).0.len()).unwrap();
+    let total = tok.user_sequence(&data, user).0.len();
+    assert!(total > cfg.max_behaviors);
+    let texts: Vec<String> = (0..2).map(|q| data.queries.name(q).to_string()).collect();
+    let queries = resolve_queries(&data, &texts).unwrap();
+    let map = attention_map(&lum, &tok, &data, user, &queries).unwrap();
+    let shown = lum.config().max_behaviors - 1;
+    assert_eq!((map.behaviours_total, map.behaviours_shown), (total, shown));
+    assert_eq!(map.len(), 2 * shown + 2);
+    assert_eq!((map.n_layers, map.n_heads), (cfg.n_layers, cfg.n_heads));
+    assert_eq!(map.tokens[0].role, TokenRole::Condition);
+    assert_eq!(map.tokens[1].role, TokenRole::Item);
+    assert_eq!(map.tokens[2 * shown].label, format!("Q {}", texts[0]));
+    let l = map.len();
+    for layer in 0..map.n_layers {
+        for head in 0..map.n_heads {
+            for row in 0..l {
+                let sum: f32 = (0..l).map(|c| map.weight(layer, head, row, c)).sum();
+                assert!((sum - 1.0).abs() < 1e-5, "row {row} sums to {sum}");
+                for col in 0..l {
+                    if map.is_masked(row, col) {
+                        assert_eq!(map.weight(layer, head, row, col), 0.0, "({row},{col}) is masked");
+                    }
+                }
+            }
+        }
+    }
+    // Causal history; the two queries do not see each other.
+    assert!(map.is_masked(0, 1) && map.is_masked(2 * shown, 2 * shown + 1) && map.is_masked(2 * shown + 1, 2 * shown));
+    assert!(!map.is_masked(2 * shown + 1, 0) && !map.is_masked(2 * shown + 1, 2 * shown + 1));
+    // What a query reads: one entry per behaviour; with its self weight the row sums to 1.
+    let reads = map.query_reads(1, None);
+    assert_eq!(reads.len(), shown);
+    assert!(reads.windows(2).all(|w| w[0].weight >= w[1].weight));
+    let self_w: f32 = (0..map.n_layers).flat_map(|la| (0..map.n_heads).map(move |h| (la, h))).map(|(la, h)| map.weight(la, h, 2 * shown + 1, 2 * shown + 1)).sum::<f32>() / (map.n_layers * map.n_heads) as f32;
+    let read: f32 = reads.iter().map(|r| r.weight).sum();
+    assert!((read + self_w - 1.0).abs() < 1e-4, "{read} + {self_w}");
+    assert!(matches!(resolve_queries(&data, &["no such query".into()]), Err(AttentionError::UnknownQuery(_))));
+    assert!(matches!(attention_map(&lum, &tok, &data, 10_000, &[]), Err(AttentionError::NoUser(_))));
+    // Without queries: the history's own attention.
+    let plain = attention_map(&lum, &tok, &data, user, &[]).unwrap();
+    assert_eq!(plain.len(), 2 * shown);
+    assert!(plain.query_reads(0, None).is_empty());
+}

@@ -301,7 +301,11 @@ fn stage_card_ui(
                         metric_line(ui, "AUC baseline", &find("baseline AUC"), "test");
                         metric_line(ui, "AUC +LUM", &find("+LUM AUC"), "test");
                         metric_line(ui, "GAUC(user) +LUM", &find("+LUM GAUC(user)"), "test");
-                        metric_line(ui, "RelaImpr %", &find("+LUM RelaImpr %"), "AUC vs baseline");
+                        let rela = run
+                            .and_then(|r| r.summary.headline.iter().find(|m| m.name == "+LUM RelaImpr %"))
+                            .map(|m| format!("{:+.1} %", m.value))
+                            .unwrap_or_else(|| "–".into());
+                        metric_line(ui, "RelaImpr", &rela, "AUC vs baseline");
                     }
                 }
                 ui.add_space(GAP_M);
