@@ -8,6 +8,7 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use crate::data::LoadOptions;
+use crate::gui::attention_job::{self, AttentionRequest, AttentionView, ModelCache};
 use crate::gui::chrome;
 use crate::gui::command::Command;
 use crate::gui::format;
@@ -56,6 +57,7 @@ struct Background {
     scan: Option<JobHandle<Vec<RunInfo>>>,
     export: Option<JobHandle<PathBuf>>,
     tokenizer: Option<JobHandle<TokenizerRun>>,
+    attention: Option<JobHandle<AttentionView>>,
     /// The engine's pre-training job (its events fold into `Workspace::training`).
     training: Option<crate::job::JobHandle>,
     /// The engine's flow job (events fold into `Workspace::flow`, stage 1's also into `training`).
@@ -73,6 +75,8 @@ pub struct LumApp {
     waker: Waker,
     /// Settings of "Run the whole flow" (`lumlab flow`'s defaults).
     flow_settings: FlowSettings,
+    /// The checkpoint the Attention panel last opened (reused by the next request).
+    attention_model: ModelCache,
 }
 
 /// What "Run the whole flow" trains: `lumlab flow`'s defaults unless changed.
@@ -126,6 +130,7 @@ impl LumApp {
             background: Background::default(),
             waker: Arc::new(move || repaint_ctx.request_repaint()),
             flow_settings: FlowSettings::default(),
+            attention_model: ModelCache::default(),
         }
     }
 
@@ -174,6 +179,7 @@ impl LumApp {
             || b.training.is_some()
             || b.flow.is_some()
             || b.tokenizer.is_some()
+            || b.attention.is_some()
     }
 
     fn notify(&mut self, text: impl Into<String>, is_error: bool) {
@@ -184,10 +190,6 @@ impl LumApp {
 
     /// Applies one command (what panels and shortcuts ask for).
     pub fn apply(&mut self, ctx: &egui::Context, command: Command) {
-        if let Some(missing) = command.missing_engine() {
-            self.notify(format!("Not yet: {missing}."), false);
-            return;
-        }
         match command {
             Command::ShowPanel(id) => self.shell.current = id,
             Command::OpenFileDialog => self.open_file_dialog(),
@@ -232,8 +234,8 @@ impl LumApp {
                     job.stop();
                 }
             }
-            Command::ComputeAttention { .. } => {
-                // Handled by `missing_engine` above until the engines are wired in.
+            Command::ComputeAttention { run, user, queries } => {
+                self.start_attention(run, user, queries)
             }
         }
     }
@@ -326,6 +328,37 @@ impl LumApp {
         self.workspace.flow = Some(flow);
         self.workspace.last_event = Some(format!("started the flow into {}", out.display()));
         self.background.flow = Some(job);
+    }
+
+    /// Captures attention of `run`'s checkpoint for `user` on a background thread.
+    fn start_attention(&mut self, run: PathBuf, user: u32, queries: Vec<String>) {
+        let Some(data) = &self.workspace.data else {
+            self.notify("load a behaviour log first (Data panel)", true);
+            return;
+        };
+        if (user as usize) >= data.dataset.n_users() {
+            self.notify("pick a user in the Data panel first", true);
+            return;
+        }
+        if self.background.attention.is_some() {
+            self.notify("attention is being computed: wait for it to finish", false);
+            return;
+        }
+        let req = AttentionRequest {
+            run,
+            data: data.path.clone(),
+            user: data.dataset.users.name(user).to_string(),
+            queries,
+        };
+        let cache = self.attention_model.clone();
+        self.workspace.attention_error = None;
+        let job = spawn_job("attention", self.waker.clone(), move |sink| {
+            attention_job::compute(&req, &cache, &|f, what| sink.progress(f, what))
+        });
+        match job {
+            Ok(job) => self.background.attention = Some(job),
+            Err(e) => self.notify(format!("could not start the attention job: {e}"), true),
+        }
     }
 
     /// Tokenizes the loaded data on a background thread (through the engine's cache).
@@ -554,6 +587,28 @@ impl LumApp {
                 Err(e) => self.notify(format!("tokenizing failed: {e}"), true),
             }
         }
+        if let Some(job) = &mut self.background.attention
+            && let Some(result) = job.drain(deadline)
+        {
+            self.background.attention = None;
+            match result {
+                Ok(view) => {
+                    let m = &view.map;
+                    self.workspace.last_event = Some(format!(
+                        "attention of {}: {} tokens, {} layers × {} heads",
+                        m.user_name,
+                        m.len(),
+                        m.n_layers,
+                        m.n_heads
+                    ));
+                    self.workspace.attention = Some(view);
+                }
+                Err(e) => {
+                    self.workspace.attention_error = Some(e.clone());
+                    self.notify(format!("attention failed: {e}"), true);
+                }
+            }
+        }
         if let Some(job) = &mut self.background.export
             && let Some(result) = job.drain(deadline)
         {
@@ -607,6 +662,9 @@ impl LumApp {
             jobs.push(view(j));
         }
         if let Some(j) = &self.background.tokenizer {
+            jobs.push(view(j));
+        }
+        if let Some(j) = &self.background.attention {
             jobs.push(view(j));
         }
         if let Some(flow) = self.workspace.flow.as_ref().filter(|f| f.is_active()) {

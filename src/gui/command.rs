@@ -48,20 +48,10 @@ pub enum Command {
     StopTraining,
     /// Continue a stopped or interrupted pre-training run from its checkpoint.
     ResumeRun(PathBuf),
+    /// Capture the attention of `run`'s checkpoint over `user`'s sequence with `queries` appended.
     ComputeAttention {
+        run: PathBuf,
         user: u32,
         queries: Vec<String>,
     },
-}
-
-impl Command {
-    /// For commands whose engine is not wired into the GUI yet: the one-line notice to show.
-    pub fn missing_engine(&self) -> Option<&'static str> {
-        match self {
-            Command::ComputeAttention { .. } => {
-                Some("attention capture is not wired into the GUI yet")
-            }
-            _ => None,
-        }
-    }
 }

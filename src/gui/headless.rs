@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use egui_kittest::Harness;
 
 use crate::gui::app::{DEFAULT_RUNS_DIR, LumApp};
+use crate::gui::attention_job::{self, AttentionRequest, ModelCache};
 use crate::gui::loader;
 use crate::gui::runs;
 use std::sync::Arc;
@@ -152,5 +153,36 @@ pub fn render_panels_with(opts: &RenderOptions) -> anyhow::Result<Vec<PathBuf>> 
         };
         tokenize_workspace(&mut ws, &config).context("tokenizing for the Tokens panel")?;
     }
+    if opts.data.is_some() {
+        attention_workspace(&mut ws, 2).context("computing attention for the Attention panel")?;
+    }
     render_workspace(ws, &opts.out_dir, opts.width, opts.height, opts.dark)
+}
+
+/// Computes attention of the newest LUM run over the selected user with their
+/// `queries` most recent searches appended, as the Attention panel's Compute does.
+/// Nothing happens without data, a user or a trained LUM run.
+pub fn attention_workspace(ws: &mut Workspace, queries: usize) -> anyhow::Result<()> {
+    let (Some(data), Some(user)) = (&ws.data, ws.selected_user) else { return Ok(()) };
+    let Some(run) = ws.latest_lum_run().filter(|r| r.has_checkpoint) else { return Ok(()) };
+    let ds = &data.dataset;
+    let mut texts: Vec<String> = Vec::new();
+    for r in ds.user_range(user).rev() {
+        let q = ds.query_at(r);
+        if q != crate::data::NONE && !texts.iter().any(|t| t == ds.queries.name(q)) {
+            texts.push(ds.queries.name(q).to_string());
+        }
+        if texts.len() == queries {
+            break;
+        }
+    }
+    let req = AttentionRequest {
+        run: run.path.clone(),
+        data: data.path.clone(),
+        user: ds.users.name(user).to_string(),
+        queries: texts,
+    };
+    let view = attention_job::compute(&req, &ModelCache::default(), &|_, _| {}).map_err(anyhow::Error::msg)?;
+    ws.attention = Some(view);
+    Ok(())
 }

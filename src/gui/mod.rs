@@ -4,6 +4,7 @@
 //! ([`render_panels`]) and the real window ([`run_native`]).
 
 pub mod app;
+pub mod attention_job;
 pub mod chrome;
 pub mod command;
 pub mod flow_job;

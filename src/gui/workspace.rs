@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::data::stats::Stats;
 use crate::data::{Dataset, LoadReport};
+use crate::gui::attention_job::AttentionView;
 use crate::gui::flow_job::FlowLive;
 use crate::gui::format;
 use crate::gui::mapping::HeaderPreview;
@@ -199,6 +200,10 @@ pub struct Workspace {
     pub stages: [StageStatus; 3],
     /// The flow job of this session (running, or the last one).
     pub flow: Option<FlowLive>,
+    /// The last attention map computed (Attention panel).
+    pub attention: Option<AttentionView>,
+    /// Why the last attention request failed.
+    pub attention_error: Option<String>,
     /// The training job of this session (running, or the last one).
     pub training: Option<LiveRun>,
     /// The last tokenizer run on the loaded data.
@@ -230,6 +235,8 @@ impl Workspace {
             training: None,
             tokens: None,
             flow: None,
+            attention: None,
+            attention_error: None,
         }
     }
 
