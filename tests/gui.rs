@@ -683,6 +683,124 @@ fn frame_time_with_streaming_events_and_100k_point_curves() {
     );
 }
 
+/// A fixed attention map: `behaviours` behaviours and `queries` appended queries,
+/// every open row a deterministic distribution (for snapshots and frame times).
+fn fixed_attention(behaviours: usize, queries: usize, layers: usize, heads: usize) -> lumlab::gui::attention_job::AttentionView {
+    use lumlab::posttrain::attention::{AttentionMap, AttentionToken, TokenRole};
+    let mut tokens = Vec::new();
+    for b in 0..behaviours {
+        tokens.push(AttentionToken { role: TokenRole::Condition, label: format!("query \"q{}\" · search · click", b % 7), detail: format!("behaviour {}", b + 1), behaviour: Some(b) });
+        tokens.push(AttentionToken { role: TokenRole::Item, label: format!("Item {b}"), detail: format!("item i{b}"), behaviour: Some(b) });
+    }
+    let texts: Vec<String> = (0..queries).map(|q| format!("q{q}")).collect();
+    for t in &texts {
+        tokens.push(AttentionToken { role: TokenRole::Query, label: format!("Q {t}"), detail: "appended".into(), behaviour: None });
+    }
+    let n = tokens.len();
+    let hist = 2 * behaviours;
+    let mut rng = Rng::new(11);
+    let mut probs = Vec::with_capacity(layers * heads * n * n);
+    for _ in 0..layers * heads {
+        for r in 0..n {
+            let open: Vec<usize> = (0..n).filter(|&c| if r < hist { c <= r } else { c < hist || c == r }).collect();
+            let raw: Vec<f32> = open.iter().map(|_| rng.f32() + 0.01).collect();
+            let sum: f32 = raw.iter().sum();
+            let mut row = vec![0.0f32; n];
+            for (c, w) in open.iter().zip(raw) {
+                row[*c] = w / sum;
+            }
+            probs.extend(row);
+        }
+    }
+    let map = AttentionMap::from_parts(0, "u000".into(), layers, heads, tokens, behaviours + 5, texts, probs).unwrap();
+    lumlab::gui::attention_job::AttentionView { run: PathBuf::from("runs/lum-fixed"), map: std::sync::Arc::new(map) }
+}
+
+#[test]
+fn attention_panel_computes_a_real_checkpoints_attention() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = fixture::write(dir.path(), 40, 7);
+    let run = dir.path().join("runs").join("lum-tiny");
+    let mut cfg = lumlab::train::PretrainConfig::tiny();
+    cfg.steps = 3;
+    cfg.eval_every = 3;
+    cfg.eval_users = 10;
+    let req = lumlab::train::PretrainRequest {
+        data: written.path.clone(),
+        out: run.clone(),
+        config: cfg,
+        resume: false,
+        load: lumlab::data::LoadOptions::cached(),
+    };
+    lumlab::train::run_pretrain(&req, &mut |_| {}, &lumlab::job::CancelToken::new()).unwrap();
+    let ws = headless_workspace(Some(&written.path), Some(&run)).unwrap();
+    let ds = ws.data.as_ref().unwrap().dataset.clone();
+    // User 0's newest search query, as the panel suggests it.
+    let user = 0u32;
+    let query = ds
+        .user_range(user)
+        .rev()
+        .map(|r| ds.query_at(r))
+        .find(|&q| q != lumlab::data::NONE)
+        .map(|q| ds.queries.name(q).to_string())
+        .unwrap();
+    let mut h = harness(ws);
+    h.run_steps(2);
+    nav(&mut h, PanelId::Attention);
+    h.get_by_label(&format!("+ {query}")).click();
+    h.run_steps(2);
+    h.get_by_label("Compute").click();
+    h.run_steps(2);
+    run_until(&mut h, "the attention job", |app| app.workspace().attention.is_some() || app.workspace().attention_error.is_some());
+    assert_eq!(h.state().workspace().attention_error, None);
+    let map = h.state().workspace().attention.as_ref().unwrap().map.clone();
+    // Behaviours the LUM reads: every non-impression row of the user.
+    let behaviours = ds.user_range(user).filter(|&r| !ds.is_impression(r)).count();
+    assert_eq!(map.behaviours_total, behaviours);
+    assert_eq!(map.len(), 2 * map.behaviours_shown + 1);
+    assert_eq!(map.queries, vec![query.clone()]);
+    for layer in 0..map.n_layers {
+        for head in 0..map.n_heads {
+            for row in 0..map.len() {
+                let sum: f32 = (0..map.len()).map(|c| map.weight(layer, head, row, c)).sum();
+                assert!((sum - 1.0).abs() < 1e-5, "layer {layer} head {head} row {row}: {sum}");
+            }
+        }
+    }
+    // The grid switches the large view; the query's reads are listed.
+    h.get_by_label("L1 H2").click();
+    h.run_steps(2);
+    assert!(h.query_by_label("LAYER 1 · HEAD 2").is_some());
+    assert!(h.query_by_label(&format!("Q {query}")).is_some());
+    let top = map.query_reads(0, None)[0].clone();
+    assert!(h.query_by_label_contains(&format!("{} · ", top.item)).is_some());
+}
+
+#[test]
+fn frame_time_of_attention_and_its_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut ws, _) = loaded_workspace(dir.path(), None);
+    // 4 layers × 4 heads over 200 tokens (99 behaviours + 2 queries).
+    ws.attention = Some(fixed_attention(99, 2, 4, 4));
+    let mut h = wgpu_harness(ws);
+    h.state_mut().set_panel(PanelId::Attention);
+    h.run_steps(4);
+    let mut frames = Vec::new();
+    for _ in 0..40 {
+        let t = Instant::now();
+        h.step();
+        frames.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    frames.sort_by(f64::total_cmp);
+    let pct = |q: f64| frames[((q * frames.len() as f64).ceil() as usize).clamp(1, frames.len()) - 1];
+    eprintln!("attention panel frame (UI pass, 200 tokens, 4x4 heads): p50 {:.2} ms, p99 {:.2} ms", pct(0.5), pct(0.99));
+    assert_eq!(h.state().workspace().attention.as_ref().unwrap().map.len(), 200);
+    let small = fixed_attention(30, 2, 2, 2);
+    h.state_mut().workspace_mut().attention = Some(small);
+    h.run_steps(4);
+    h.snapshot("attention_fixed");
+}
+
 fn snapshot_all(h: &mut Harness<'_, LumApp>, prefix: &str) {
     for id in PanelId::ALL {
         h.state_mut().set_panel(id);

@@ -26,7 +26,7 @@ const THUMB_MAX_SIDE: f32 = 150.0;
 const SUGGESTIONS: usize = 5;
 /// Width of the token-role strips along the large view.
 const STRIP: f32 = 6.0;
-/// Width of the bar list column.
+/// Widest the bar list column gets.
 const READS_WIDTH: f32 = 360.0;
 
 /// Textures of the map on screen, rebuilt when the map, the theme or the head changes.
@@ -112,7 +112,7 @@ impl AttentionPanel {
         }
         ui.add_space(GAP_M);
         self.controls_ui(ui, cx, &runs);
-        if runs.is_empty() {
+        if runs.is_empty() && ws.attention.is_none() {
             ui.separator();
             if widgets::empty_state(
                 ui,
@@ -144,8 +144,9 @@ impl AttentionPanel {
         self.ensure_textures(ui, &map);
         let avail = ui.available_size();
         let height = (avail.y - GAP_M).max(200.0);
-        let grid_w = ((avail.x - READS_WIDTH) * 0.36).max(180.0);
-        let large_w = (avail.x - READS_WIDTH - grid_w - 3.0 * GAP_M).max(200.0);
+        let reads_w = (avail.x * 0.25).clamp(220.0, READS_WIDTH);
+        let grid_w = ((avail.x - reads_w) * 0.36).max(180.0);
+        let large_w = (avail.x - reads_w - grid_w - 3.0 * GAP_M).max(200.0);
         let column = egui::Layout::top_down(egui::Align::Min);
         ui.horizontal_top(|ui| {
             ui.allocate_ui_with_layout(vec2(grid_w, height), column, |ui| {
@@ -158,8 +159,8 @@ impl AttentionPanel {
                 self.large_ui(ui, &map)
             });
             ui.add_space(GAP_M);
-            ui.allocate_ui_with_layout(vec2(READS_WIDTH, height), column, |ui| {
-                ui.set_width(READS_WIDTH);
+            ui.allocate_ui_with_layout(vec2(reads_w, height), column, |ui| {
+                ui.set_width(reads_w);
                 self.reads_ui(ui, &map)
             });
         });
@@ -470,7 +471,7 @@ impl AttentionPanel {
                     ui.vertical(|ui| {
                         ui.horizontal(|ui| {
                             ui.label(RichText::new(format!("{:>5.1} %", 100.0 * r.weight)).monospace().color(p.text_strong));
-                            widgets::thin_bar(ui, r.weight / top, p.token(TokenKind::Query), (ui.available_width() - 4.0).max(40.0));
+                            widgets::thin_bar(ui, r.weight / top, p.token(TokenKind::Query), (ui.available_width() - GAP_M).max(40.0));
                         });
                         let age = map.behaviours_shown - r.behaviour;
                         ui.label(RichText::new(format!("{} · {} · {} back", r.item, r.condition, age)).size(theme::SMALL_SIZE).color(p.text))
@@ -510,7 +511,7 @@ fn token_line(ui: &mut Ui, p: Palette, what: &str, t: &crate::posttrain::attenti
 
 fn legend_ui(ui: &mut Ui, p: Palette) {
     ui.add_space(GAP_S);
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         let (rect, _) = ui.allocate_exact_size(vec2(120.0, 10.0), Sense::hover());
         let steps = 24;
         for i in 0..steps {
@@ -523,7 +524,7 @@ fn legend_ui(ui: &mut Ui, p: Palette) {
         ui.painter().rect_filled(sw, 0, masked_colour(p.dark));
         ui.label(RichText::new("masked").size(theme::SMALL_SIZE).color(p.text_weak));
     });
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         for (role, name) in [(TokenRole::Condition, "condition"), (TokenRole::Item, "item"), (TokenRole::Query, "query")] {
             chip(ui, name, role_colour(p, role));
         }
