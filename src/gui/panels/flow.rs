@@ -314,7 +314,7 @@ fn stage_card_ui(
                 ui.add_space(GAP_M);
                 section(ui, "Look at");
                 for (panel, why) in text.look_at {
-                    ui.horizontal(|ui| {
+                    ui.horizontal_wrapped(|ui| {
                         if ui
                             .link(panel.title())
                             .on_hover_text(format!("Open the {} panel", panel.title()))
