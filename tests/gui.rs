@@ -206,7 +206,7 @@ fn loaded_workspace(dir: &Path, runs: Option<&Path>) -> (Workspace, fixture::Wri
         name: "CPU".into(),
         threads: 2,
     };
-    // The fingerprint hashes the temporary path: make it the same on every run.
+    // The fingerprint hashes the files' bytes; keep the snapshots independent of it.
     if let Some(data) = ws.data.as_mut() {
         data.report.fingerprint = "5a85fcd3f9f336ab".into();
     }

@@ -32,6 +32,10 @@ impl LoadOptions {
     pub fn cached() -> Self {
         Self { use_cache: true, ..Default::default() }
     }
+    /// What changes the parsed result besides the files' bytes (for the fingerprint).
+    fn content_tag(&self) -> String {
+        format!("format={:?};roles={:?}", self.format, self.roles)
+    }
     fn cache_tag(&self, items: Option<&Path>) -> String {
         let items_key = items.and_then(|p| cache::source_key(p, "").ok()).unwrap_or(0);
         format!("format={:?};items={:?}:{items_key};roles={:?}", self.format, items, self.roles)
@@ -54,7 +58,9 @@ pub struct LoadReport {
     pub from_cache: bool,
     /// Users with exactly one (non-impression) behaviour: they cannot be evaluated leave-one-out.
     pub single_behavior_users: u64,
-    /// Data cache key (hex): identifies this exact input for run folders and tokenizer caches.
+    /// Hash of the log's and items table's bytes and the parse options (hex): identifies
+    /// this exact input for run folders and tokenizer caches, wherever the files live
+    /// (paths and modification times do not count).
     pub fingerprint: String,
 }
 
@@ -199,6 +205,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
     if single > 0 {
         notes.push(format!("{single} users have a single behaviour and cannot be evaluated leave-one-out"));
     }
+    let fingerprint = cache::content_fingerprint(path, items_path.as_deref(), &opts.content_tag()).map_err(|e| DataError::io(path, e))?;
     let report = LoadReport {
         source: path.to_path_buf(),
         format,
@@ -210,7 +217,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
         notes,
         from_cache: false,
         single_behavior_users: single,
-        fingerprint: format!("{key:016x}"),
+        fingerprint: format!("{fingerprint:016x}"),
     };
     if opts.use_cache {
         let bytes = cache::encode(key, &d, &report);
