@@ -507,6 +507,37 @@ fn runs_panel_lists_selects_and_diffs_run_folders() {
 }
 
 #[test]
+fn runs_panel_exports_the_curves_plot_as_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = fixture::write_runs(&dir.path().join("runs"));
+    let ws = headless_workspace(None, Some(&runs[0])).unwrap();
+    // Tall enough for the whole plot (the export saves what is on screen).
+    let mut h = Harness::builder()
+        .with_size([1280.0, 1000.0])
+        .wgpu()
+        .build_eframe(move |cc| LumApp::from_workspace(&cc.egui_ctx, ws));
+    h.run();
+    nav(&mut h, PanelId::Runs);
+    // The button appears once the plot has been laid out.
+    h.run_steps(2);
+    h.get_by_label("Export plot PNG").click();
+    for _ in 0..5 {
+        h.step();
+    }
+    let notice = h.state().workspace().notice.clone().expect("a notice after the export");
+    assert!(!notice.is_error, "{}", notice.text);
+    let path = PathBuf::from(notice.text.trim_start_matches("wrote "));
+    assert_eq!(path.extension().and_then(|e| e.to_str()), Some("png"));
+    let png = image::open(&path).unwrap().to_rgba8();
+    // The plot (240 points) with its axis labels, about half the panel wide.
+    assert!(png.height() >= 240 && png.height() < 300, "{}", png.height());
+    assert!(png.width() > 300 && png.width() < SNAP_SIZE[0] as u32, "{}", png.width());
+    // Not blank: the curve and the axes differ from the background.
+    let first = png.get_pixel(0, 0).0;
+    assert!(png.pixels().filter(|p| p.0 != first).count() > 500);
+}
+
+#[test]
 fn train_panel_runs_pauses_and_stops_real_pretraining_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let (ws, _) = loaded_workspace(dir.path(), None);

@@ -63,6 +63,8 @@ struct Background {
     /// The engine's flow job (events fold into `Workspace::flow`, stage 1's also into `training`).
     flow: Option<crate::job::JobHandle>,
     file_dialog: Option<mpsc::Receiver<Option<PathBuf>>>,
+    /// A plot export waiting for its screenshot.
+    plot_png: Option<mpsc::Receiver<Result<PathBuf, String>>>,
 }
 
 /// The LumLab workbench window.
@@ -176,6 +178,7 @@ impl LumApp {
             || b.scan.is_some()
             || b.export.is_some()
             || b.file_dialog.is_some()
+            || b.plot_png.is_some()
             || b.training.is_some()
             || b.flow.is_some()
             || b.tokenizer.is_some()
@@ -213,6 +216,7 @@ impl LumApp {
             }
             Command::RefreshRuns => self.start_scan(),
             Command::ExportRunsCsv => self.start_export(),
+            Command::ExportPlotPng { rect, name } => self.export_plot(ctx, rect, &name),
             Command::ToggleTheme => {
                 self.shell.dark = !self.shell.dark;
                 theme::set_dark(ctx, self.shell.dark);
@@ -466,6 +470,23 @@ impl LumApp {
         }
     }
 
+    /// Asks the renderer for a screenshot of this frame and saves the part under `rect`.
+    fn export_plot(&mut self, ctx: &egui::Context, rect: egui::Rect, name: &str) {
+        if self.background.plot_png.is_some() {
+            return;
+        }
+        let path = unused_run_folder(&self.workspace.runs_dir, &format!("{name}-{}", time_stamp()))
+            .with_extension("png");
+        let (tx, rx) = mpsc::channel();
+        let waker = self.waker.clone();
+        let ppp = ctx.pixels_per_point();
+        ctx.request_screenshot(move |image| {
+            let _ = tx.send(crate::gui::png::save_region(&image, rect, ppp, &path).map(|()| path));
+            waker();
+        });
+        self.background.plot_png = Some(rx);
+    }
+
     fn start_export(&mut self) {
         let runs: Vec<RunInfo> = self.workspace.runs.clone();
         let out = self.workspace.runs_dir.join("runs_table.csv");
@@ -606,6 +627,23 @@ impl LumApp {
                 Err(e) => {
                     self.workspace.attention_error = Some(e.clone());
                     self.notify(format!("attention failed: {e}"), true);
+                }
+            }
+        }
+        if let Some(rx) = &self.background.plot_png {
+            match rx.try_recv() {
+                Ok(Ok(path)) => {
+                    self.background.plot_png = None;
+                    self.notify(format!("wrote {}", path.display()), false);
+                }
+                Ok(Err(e)) => {
+                    self.background.plot_png = None;
+                    self.notify(format!("plot export failed: {e}"), true);
+                }
+                Err(mpsc::TryRecvError::Empty) => {}
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    self.background.plot_png = None;
+                    self.notify("plot export failed: the renderer gave no screenshot", true);
                 }
             }
         }

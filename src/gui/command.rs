@@ -31,6 +31,8 @@ pub enum Command {
     RefreshRuns,
     /// Write the runs table as CSV into the runs folder.
     ExportRunsCsv,
+    /// Save the screen region `rect` (a plot, in points) as `<name>-<time>.png` in the runs folder.
+    ExportPlotPng { rect: egui::Rect, name: String },
     ToggleTheme,
     ToggleHelp,
     /// Show or hide the jobs popover.

@@ -15,6 +15,7 @@ pub mod loader;
 pub mod mapping;
 pub mod native;
 pub mod panels;
+pub mod png;
 pub mod runs;
 pub mod theme;
 pub mod training;

@@ -23,6 +23,8 @@ const TABLE_HEIGHT: f32 = 260.0;
 #[derive(Default)]
 pub struct RunsPanel {
     filter: String,
+    /// Where the curves plot was drawn last frame (what "Export plot PNG" saves).
+    plot_rect: Option<egui::Rect>,
 }
 
 impl Panel for RunsPanel {
@@ -211,12 +213,26 @@ impl RunsPanel {
             .enumerate()
             .filter(|(_, r)| ws.is_run_selected(r))
             .collect();
+        let mut export = None;
         ui.columns(2, |cols| {
-            section(&mut cols[0], "Curves of the selected runs");
-            curves_ui(&mut cols[0], &selected);
+            cols[0].horizontal(|ui| {
+                section(ui, "Curves of the selected runs");
+                if let Some(rect) = self.plot_rect
+                    && ui
+                        .small_button("Export plot PNG")
+                        .on_hover_text("Save this plot, as drawn, to a PNG in the runs folder.")
+                        .clicked()
+                {
+                    export = Some(rect);
+                }
+            });
+            self.plot_rect = curves_ui(&mut cols[0], &selected);
             section(&mut cols[1], "Config diff");
             diff_ui(&mut cols[1], &selected, cx);
         });
+        if let Some(rect) = export {
+            cx.push(Command::ExportPlotPng { rect, name: "runs_curves".into() });
+        }
     }
 }
 
@@ -248,29 +264,34 @@ fn metric_columns(runs: &[(usize, &RunInfo)]) -> Vec<(String, String)> {
     cols
 }
 
-fn curves_ui(ui: &mut Ui, selected: &[(usize, &RunInfo)]) {
+/// Draws the loss curves of the selected runs; returns the plot's rectangle (for the PNG export).
+fn curves_ui(ui: &mut Ui, selected: &[(usize, &RunInfo)]) -> Option<egui::Rect> {
     let with_loss: Vec<&(usize, &RunInfo)> = selected
         .iter()
         .filter(|(_, r)| r.series("loss").is_some())
         .collect();
     if with_loss.is_empty() {
         widgets::empty_area(ui, 220.0, "Select runs with a loss curve in metrics.jsonl.");
-        return;
+        return None;
     }
-    Plot::new("runs_curves")
-        .height(240.0)
-        .legend(Legend::default())
-        .x_axis_label("step")
-        .show(ui, |plot| {
-            for (_, r) in &with_loss {
-                if let Some(s) = r.series("loss") {
-                    plot.line(
-                        Line::new(r.name.clone(), PlotPoints::from(s.points.clone()))
-                            .color(theme::run_colour(&r.name)),
-                    );
+    // The scope's rectangle holds the axes and their labels too (the plot's own is the frame).
+    let shown = ui.scope(|ui| {
+        Plot::new("runs_curves")
+            .height(240.0)
+            .legend(Legend::default())
+            .x_axis_label("step")
+            .show(ui, |plot| {
+                for (_, r) in &with_loss {
+                    if let Some(s) = r.series("loss") {
+                        plot.line(
+                            Line::new(r.name.clone(), PlotPoints::from(s.points.clone()))
+                                .color(theme::run_colour(&r.name)),
+                        );
+                    }
                 }
-            }
-        });
+            });
+    });
+    Some(shown.response.rect)
 }
 
 fn diff_ui(ui: &mut Ui, selected: &[(usize, &RunInfo)], cx: &mut PanelCx<'_>) {
