@@ -125,12 +125,13 @@ impl Builder {
         }
     }
 
-    /// Appends raw columns directly (the parallel Taobao path).
-    pub fn extend_core(&mut self, user: &[u32], millis: &[i64], item: &[u32], action: &[u8]) {
-        self.user.extend_from_slice(user);
-        self.millis.extend_from_slice(millis);
-        self.item.extend_from_slice(item);
-        self.action.extend_from_slice(action);
+    /// Takes whole core columns at once (the parallel Taobao path; the log has no
+    /// optional columns). Rows pushed before are replaced.
+    pub fn set_core(&mut self, user: Vec<u32>, millis: Vec<i64>, item: Vec<u32>, action: Vec<u8>) {
+        self.user = user;
+        self.millis = millis;
+        self.item = item;
+        self.action = action;
     }
 
     /// Sorts (stable, by user then time) and compacts into a Dataset.

@@ -47,25 +47,34 @@ const HASH_CHUNK: usize = 1 << 20;
 
 /// Hash of every byte of `source` (and of `items` when given) plus `options`: the
 /// identity of a parsed input that survives copying, cloning and touching the files.
-pub fn content_fingerprint(source: &Path, items: Option<&Path>, options: &str) -> std::io::Result<u64> {
+/// `source_hash` is [`file_hash`] of the source when the caller has already read it.
+pub fn content_fingerprint(source: &Path, source_hash: Option<u64>, items: Option<&Path>, options: &str) -> std::io::Result<u64> {
     let mut h = Xxh3::new();
     h.update(&FINGERPRINT_VERSION.to_le_bytes());
-    let mut buf = vec![0u8; HASH_CHUNK];
-    for path in std::iter::once(source).chain(items) {
-        let mut f = std::fs::File::open(path)?;
-        let mut len = 0u64;
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            len += n as u64;
-            h.update(&buf[..n]);
-        }
-        h.update(&len.to_le_bytes());
+    let first = match source_hash {
+        Some(x) => x,
+        None => file_hash(source)?,
+    };
+    h.update(&first.to_le_bytes());
+    if let Some(items) = items {
+        h.update(&file_hash(items)?.to_le_bytes());
     }
     h.update(options.as_bytes());
     Ok(h.digest())
+}
+
+/// xxh3 of a whole file, read in chunks (equal to [`xxh3_64`] of its bytes).
+pub fn file_hash(path: &Path) -> std::io::Result<u64> {
+    let mut h = Xxh3::new();
+    let mut buf = vec![0u8; HASH_CHUNK];
+    let mut f = std::fs::File::open(path)?;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(h.digest());
+        }
+        h.update(&buf[..n]);
+    }
 }
 
 /// Where the cache of `source` lives: beside it, or under the user cache dir when
@@ -255,6 +264,19 @@ fn decode_payload(p: &[u8]) -> Option<(Dataset, LoadReport)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_hash_in_chunks_equals_the_one_shot_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.bin");
+        // Longer than one read chunk, not a multiple of it.
+        let bytes: Vec<u8> = (0..HASH_CHUNK * 2 + 12_345).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&p, &bytes).unwrap();
+        assert_eq!(file_hash(&p).unwrap(), xxh3_64(&bytes));
+        let a = content_fingerprint(&p, None, None, "o").unwrap();
+        assert_eq!(a, content_fingerprint(&p, Some(xxh3_64(&bytes)), None, "o").unwrap());
+        assert_ne!(a, content_fingerprint(&p, None, None, "other options").unwrap());
+    }
 
     #[test]
     fn encode_decode_round_trip() {

@@ -139,6 +139,8 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
     }
 
     let mut b = Builder::new();
+    // Hash of the source's bytes when a parser read it whole (saves reading it again).
+    let mut source_hash = None;
     let mut bad = BadRows::new(path, opts.strict);
     let mut notes = Vec::new();
     let file = || std::fs::File::open(path).map_err(|e| DataError::io(path, e));
@@ -152,7 +154,11 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
     match (format, delim) {
         (Format::Native, Delim::JsonLines) => parse::native_jsonl(path, &text(read_all(path)?)?, &mut b, &mut bad, &mut notes)?,
         (Format::Native, _) => parse::native_delimited(path, std::io::BufReader::new(file()?), meta.len(), delim, opts.roles.as_deref(), &mut b, &mut bad, &mut notes, progress)?,
-        (Format::Taobao, _) => parse::taobao(path, &read_all(path)?, &mut b, &mut bad, progress)?,
+        (Format::Taobao, _) => {
+            let bytes = read_all(path)?;
+            source_hash = Some(xxhash_rust::xxh3::xxh3_64(&bytes));
+            super::taobao::parse(path, &bytes, &mut b, &mut bad, progress)?
+        }
         (Format::Sasrec, _) => parse::sasrec(&text(read_all(path)?)?, &mut b, &mut bad)?,
         (Format::MovieLens, d) => parse::movielens(path, &text(read_all(path)?)?, d, &mut b, &mut bad)?,
         (Format::Alimama, _) => {
@@ -205,7 +211,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
     if single > 0 {
         notes.push(format!("{single} users have a single behaviour and cannot be evaluated leave-one-out"));
     }
-    let fingerprint = cache::content_fingerprint(path, items_path.as_deref(), &opts.content_tag()).map_err(|e| DataError::io(path, e))?;
+    let fingerprint = cache::content_fingerprint(path, source_hash, items_path.as_deref(), &opts.content_tag()).map_err(|e| DataError::io(path, e))?;
     let report = LoadReport {
         source: path.to_path_buf(),
         format,

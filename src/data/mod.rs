@@ -15,6 +15,7 @@ pub mod load;
 pub mod parse;
 pub mod sample;
 pub mod stats;
+pub mod taobao;
 pub mod time;
 
 pub use error::DataError;
