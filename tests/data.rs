@@ -300,3 +300,31 @@ fn fingerprint_follows_the_bytes_not_the_path_or_mtime() {
     write(&dir.path().join("copy"), "items.csv", "item_id,title\na,Alpha\n");
     assert_ne!(load(&b, &LoadOptions::cached()).unwrap().1.fingerprint, fb);
 }
+
+#[test]
+fn taobao_fast_and_careful_paths_agree_on_odd_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    // CRLF, a blank line, a 19-digit id (careful path), an id above u32 (wide column),
+    // bad rows with their line numbers, and a last line without a newline.
+    let text = "1,10,5,pv,1511544070\r\n\
+                1,11,5,fav,1511544071\n\
+                \n\
+                2,1234567890123456789,6,buy,1511544072\n\
+                2,10,5,cart,abc\n\
+                3,5000000000,7,pv,1511544073\n\
+                3,12,7,click,1511544074\n\
+                3,10,5,pv,1511544075";
+    let p = write(dir.path(), "UserBehavior.csv", text);
+    let (d, rep) = load(&p, &LoadOptions { format: Some(Format::Taobao), ..opts() }).unwrap();
+    assert_eq!((d.n_users(), d.n_items(), d.n_behaviors()), (3, 4, 5));
+    assert_eq!(rep.rows_skipped, 2);
+    assert!(rep.first_errors[0].ends_with(":5: timestamp `abc` is not an integer"), "{:?}", rep.first_errors);
+    assert!(rep.first_errors[1].ends_with(":7: unknown behavior `click`"), "{:?}", rep.first_errors);
+    let names: Vec<(String, String, Action)> = rows(&d);
+    assert_eq!(names[2], ("2".into(), "1234567890123456789".into(), Action::Buy));
+    assert_eq!(names[3], ("3".into(), "5000000000".into(), Action::Click));
+    assert_eq!(names[4], ("3".into(), "10".into(), Action::Click));
+    // Items are interned in first-seen order with their first category.
+    assert_eq!(d.items.name(0), "10");
+    assert_eq!(d.item_table.category_name(d.items.get("5000000000").unwrap()), Some("7"));
+}

@@ -18,12 +18,66 @@ const DIRECT_MAX_SLOTS: u64 = 1 << 26;
 /// ... and only when they hold at most this many slots per row (sparse huge ids use a map).
 const DIRECT_SLOTS_PER_ROW: u64 = 8;
 
+/// A column of raw ids: 4 bytes each while they fit (real Taobao ids do), 8 after.
+enum Ids {
+    Narrow(Vec<u32>),
+    Wide(Vec<u64>),
+}
+
+impl Default for Ids {
+    fn default() -> Self {
+        Ids::Narrow(Vec::new())
+    }
+}
+
+impl Ids {
+    fn with_capacity(n: usize) -> Self {
+        Ids::Narrow(Vec::with_capacity(n))
+    }
+    #[inline]
+    fn push(&mut self, k: u64) {
+        match self {
+            Ids::Narrow(v) => match u32::try_from(k) {
+                Ok(k) => v.push(k),
+                Err(_) => {
+                    let mut wide: Vec<u64> = v.iter().map(|&x| u64::from(x)).collect();
+                    wide.push(k);
+                    *self = Ids::Wide(wide);
+                }
+            },
+            Ids::Wide(v) => v.push(k),
+        }
+    }
+    fn len(&self) -> usize {
+        match self {
+            Ids::Narrow(v) => v.len(),
+            Ids::Wide(v) => v.len(),
+        }
+    }
+    /// Id `i`, widened (0 out of range).
+    #[inline]
+    fn get(&self, i: usize) -> u64 {
+        match self {
+            Ids::Narrow(v) => v.get(i).map_or(0, |&x| u64::from(x)),
+            Ids::Wide(v) => v.get(i).copied().unwrap_or(0),
+        }
+    }
+    /// Calls `f` with every id in order (the match is outside the loop).
+    #[inline]
+    fn for_each(&self, mut f: impl FnMut(u64)) {
+        match self {
+            Ids::Narrow(v) => v.iter().for_each(|&x| f(u64::from(x))),
+            Ids::Wide(v) => v.iter().for_each(|&x| f(x)),
+        }
+    }
+}
+
 /// Parsed fields of one chunk (raw numeric ids, not yet interned).
 #[derive(Default)]
 struct Chunk {
-    user: Vec<u64>,
-    item: Vec<u64>,
-    cat: Vec<u64>,
+    user: Ids,
+    item: Ids,
+    cat: Ids,
     action: Vec<u8>,
     secs: Vec<i64>,
     /// Largest id of each column (for the direct-address tables).
@@ -93,14 +147,23 @@ fn line_into(line: &[u8], c: &mut Chunk) -> Result<(), String> {
 fn parse_chunk(bytes: &[u8]) -> Chunk {
     let mut c = Chunk::default();
     let est = bytes.len() / 30;
-    c.user.reserve(est);
-    c.item.reserve(est);
-    c.cat.reserve(est);
+    c.user = Ids::with_capacity(est);
+    c.item = Ids::with_capacity(est);
+    c.cat = Ids::with_capacity(est);
     c.action.reserve(est);
     c.secs.reserve(est);
-    for line in bytes.split(|&b| b == b'\n') {
+    let mut at = 0;
+    while at < bytes.len() {
         c.lines += 1;
+        // One pass over a well-formed line; anything unusual takes the careful path.
+        if let Some(next) = fast_line(bytes, at, &mut c) {
+            at = next;
+            continue;
+        }
+        let end = bytes[at..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |p| at + p);
+        let line = &bytes[at..end];
         let line = line.strip_suffix(b"\r").unwrap_or(line);
+        at = end + 1;
         if line.is_empty() {
             continue;
         }
@@ -108,10 +171,73 @@ fn parse_chunk(bytes: &[u8]) -> Chunk {
             c.errors.push((c.lines, e));
         }
     }
-    if bytes.ends_with(b"\n") {
-        c.lines -= 1; // split yields an empty tail after the final newline
-    }
     c
+}
+
+/// Digits of an unsigned id at `at` up to `stop`: (value, index of the stop byte).
+#[inline]
+fn digits(bytes: &[u8], mut at: usize, stop: u8) -> Option<(u64, usize)> {
+    let start = at;
+    let mut v: u64 = 0;
+    while let Some(&b) = bytes.get(at) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = v.wrapping_mul(10).wrapping_add(u64::from(d));
+        at += 1;
+    }
+    let n = at - start;
+    (n > 0 && n <= 18 && bytes.get(at) == Some(&stop)).then_some((v, at))
+}
+
+/// Parses the well-formed line starting at `at` (`u,i,c,behavior,ts` then `\n`, `\r\n`
+/// or the end) into `c`; returns where the next line starts, or None (nothing
+/// pushed) when the line needs the careful parser.
+#[inline]
+fn fast_line(bytes: &[u8], at: usize, c: &mut Chunk) -> Option<usize> {
+    let (user, at) = digits(bytes, at, b',')?;
+    let (item, at) = digits(bytes, at + 1, b',')?;
+    let (cat, at) = digits(bytes, at + 1, b',')?;
+    let rest = &bytes[at + 1..];
+    let (action, len) = if rest.starts_with(b"pv,") {
+        (Action::Click, 2)
+    } else if rest.starts_with(b"buy,") {
+        (Action::Buy, 3)
+    } else if rest.starts_with(b"fav,") {
+        (Action::Fav, 3)
+    } else if rest.starts_with(b"cart,") {
+        (Action::Cart, 4)
+    } else {
+        return None;
+    };
+    let ts_at = at + 1 + len + 1;
+    let mut end = ts_at;
+    let mut ts: i64 = 0;
+    while let Some(&b) = bytes.get(end) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        ts = ts.wrapping_mul(10).wrapping_add(i64::from(d));
+        end += 1;
+    }
+    if end == ts_at || end - ts_at > 18 {
+        return None;
+    }
+    let next = match bytes.get(end) {
+        None => end,
+        Some(b'\n') => end + 1,
+        Some(b'\r') if bytes.get(end + 1) == Some(&b'\n') => end + 2,
+        Some(_) => return None,
+    };
+    c.user.push(user);
+    c.item.push(item);
+    c.cat.push(cat);
+    c.action.push(action as u8);
+    c.secs.push(ts);
+    c.max = [c.max[0].max(user), c.max[1].max(item), c.max[2].max(cat)];
+    Some(next)
 }
 
 /// Dense ids for numeric keys in first-seen order: a direct-address table for
@@ -220,13 +346,15 @@ pub fn parse(path: &Path, bytes: &[u8], b: &mut Builder, bad: &mut BadRows, prog
             let mut ids = Vec::with_capacity(total);
             let mut raw_cat = Vec::new();
             for c in chunks {
-                for (&k, &cat) in c.item.iter().zip(&c.cat) {
+                let mut row = 0;
+                c.item.for_each(|k| {
                     let id = items.intern(k);
                     if id as usize == raw_cat.len() {
-                        raw_cat.push(cat);
+                        raw_cat.push(c.cat.get(row));
                     }
                     ids.push(id);
-                }
+                    row += 1;
+                });
             }
             (items, ids, raw_cat)
         });
@@ -234,10 +362,10 @@ pub fn parse(path: &Path, bytes: &[u8], b: &mut Builder, bad: &mut BadRows, prog
         let mut cats = NumInterner::new(max_cat, total, 1024);
         let mut ids = Vec::with_capacity(total);
         for c in chunks {
-            ids.extend(c.user.iter().map(|&k| users.intern(k)));
-            for &k in &c.cat {
+            c.user.for_each(|k| ids.push(users.intern(k)));
+            c.cat.for_each(|k| {
                 cats.intern(k);
-            }
+            });
         }
         let items = match items_job.join() {
             Ok(x) => x,
