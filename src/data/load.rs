@@ -154,11 +154,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
     match (format, delim) {
         (Format::Native, Delim::JsonLines) => parse::native_jsonl(path, &text(read_all(path)?)?, &mut b, &mut bad, &mut notes)?,
         (Format::Native, _) => parse::native_delimited(path, std::io::BufReader::new(file()?), meta.len(), delim, opts.roles.as_deref(), &mut b, &mut bad, &mut notes, progress)?,
-        (Format::Taobao, _) => {
-            let bytes = read_all(path)?;
-            source_hash = Some(xxhash_rust::xxh3::xxh3_64(&bytes));
-            super::taobao::parse(path, &bytes, &mut b, &mut bad, progress)?
-        }
+        (Format::Taobao, _) => source_hash = Some(super::taobao::parse(path, &mut b, &mut bad, progress)?),
         (Format::Sasrec, _) => parse::sasrec(&text(read_all(path)?)?, &mut b, &mut bad)?,
         (Format::MovieLens, d) => parse::movielens(path, &text(read_all(path)?)?, d, &mut b, &mut bad)?,
         (Format::Alimama, _) => {

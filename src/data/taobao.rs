@@ -5,6 +5,7 @@
 //! a direct-address table when the ids are small enough (they are, in the real
 //! file) and a hash map otherwise.
 
+use std::fs::File;
 use std::path::Path;
 
 use super::builder::{BadRows, Builder};
@@ -13,6 +14,8 @@ use super::parse::Progress;
 use super::{Action, DataError, NONE};
 use crate::util::FxHashMap;
 
+/// Bytes read at a time by each parser thread.
+const READ_PIECE: usize = 4 << 20;
 /// Direct-address tables are used up to this many slots (4 bytes each) ...
 const DIRECT_MAX_SLOTS: u64 = 1 << 26;
 /// ... and only when they hold at most this many slots per row (sparse huge ids use a map).
@@ -144,19 +147,13 @@ fn line_into(line: &[u8], c: &mut Chunk) -> Result<(), String> {
     Ok(())
 }
 
-fn parse_chunk(bytes: &[u8]) -> Chunk {
-    let mut c = Chunk::default();
-    let est = bytes.len() / 30;
-    c.user = Ids::with_capacity(est);
-    c.item = Ids::with_capacity(est);
-    c.cat = Ids::with_capacity(est);
-    c.action.reserve(est);
-    c.secs.reserve(est);
+/// Parses whole lines (`bytes` ends at a line end or the end of the file) into `c`.
+fn parse_lines(bytes: &[u8], c: &mut Chunk) {
     let mut at = 0;
     while at < bytes.len() {
         c.lines += 1;
         // One pass over a well-formed line; anything unusual takes the careful path.
-        if let Some(next) = fast_line(bytes, at, &mut c) {
+        if let Some(next) = fast_line(bytes, at, c) {
             at = next;
             continue;
         }
@@ -167,11 +164,106 @@ fn parse_chunk(bytes: &[u8]) -> Chunk {
         if line.is_empty() {
             continue;
         }
-        if let Err(e) = line_into(line, &mut c) {
+        if let Err(e) = line_into(line, c) {
             c.errors.push((c.lines, e));
         }
     }
-    c
+}
+
+/// Reads `buf.len()` bytes (fewer at the end of the file) at `pos`.
+fn read_at(file: &File, buf: &mut [u8], pos: u64) -> std::io::Result<usize> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        let mut done = 0;
+        while done < buf.len() {
+            match file.read_at(&mut buf[done..], pos + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Read, Seek};
+        let mut f = file.try_clone()?;
+        f.seek(std::io::SeekFrom::Start(pos))?;
+        let mut done = 0;
+        while done < buf.len() {
+            match f.read(&mut buf[done..])? {
+                0 => break,
+                n => done += n,
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// Parses the lines of `file` in `start..end` (both at line starts, or the end),
+/// reading it in pieces through one reused buffer (no copy of the whole file).
+fn parse_range(file: &File, start: u64, end: u64) -> std::io::Result<Chunk> {
+    parse_range_by(file, start, end, READ_PIECE)
+}
+
+/// [`parse_range`] reading `piece` bytes at a time.
+fn parse_range_by(file: &File, start: u64, end: u64, piece: usize) -> std::io::Result<Chunk> {
+    let mut c = Chunk::default();
+    let est = ((end - start) / 30) as usize;
+    c.user = Ids::with_capacity(est);
+    c.item = Ids::with_capacity(est);
+    c.cat = Ids::with_capacity(est);
+    c.action.reserve(est);
+    c.secs.reserve(est);
+    let mut buf = vec![0u8; piece.max(1)];
+    let (mut pos, mut carry) = (start, 0usize);
+    while pos < end || carry > 0 {
+        if carry == buf.len() {
+            // A line longer than the buffer: grow it.
+            buf.resize(buf.len() * 2, 0);
+        }
+        let want = ((end - pos) as usize).min(buf.len() - carry);
+        let n = read_at(file, &mut buf[carry..carry + want], pos)?;
+        pos += n as u64;
+        let filled = carry + n;
+        let last = pos >= end || n == 0;
+        let cut = if last { filled } else { buf[..filled].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) };
+        parse_lines(&buf[..cut], &mut c);
+        buf.copy_within(cut..filled, 0);
+        carry = filled - cut;
+        if last {
+            break;
+        }
+    }
+    Ok(c)
+}
+
+/// Byte offsets splitting `file` (of `len` bytes) into `parts` ranges at line starts.
+fn split_points(file: &File, len: u64, parts: usize) -> std::io::Result<Vec<u64>> {
+    let mut bounds = vec![0u64];
+    let mut probe = vec![0u8; 64 * 1024];
+    for t in 1..parts {
+        let mut at = (len * t as u64 / parts as u64).max(*bounds.last().unwrap_or(&0)).max(1) - 1;
+        // The next line starts after the first newline at or after `at`.
+        let found = loop {
+            let n = read_at(file, &mut probe, at)?;
+            if n == 0 {
+                break len;
+            }
+            if let Some(i) = probe[..n].iter().position(|&b| b == b'\n') {
+                break at + i as u64 + 1;
+            }
+            at += n as u64;
+        };
+        if found > *bounds.last().unwrap_or(&0) && found < len {
+            bounds.push(found);
+        }
+    }
+    bounds.push(len);
+    bounds.dedup();
+    Ok(bounds)
 }
 
 /// Digits of an unsigned id at `at` up to `stop`: (value, index of the stop byte).
@@ -299,32 +391,35 @@ impl NumInterner {
     }
 }
 
-/// Parses a Taobao UserBehavior.csv already read into `bytes` into `b`.
-pub fn parse(path: &Path, bytes: &[u8], b: &mut Builder, bad: &mut BadRows, progress: Progress) -> Result<(), DataError> {
+/// Parses a Taobao UserBehavior.csv into `b`; returns the xxh3 of its bytes (the
+/// data fingerprint's part for the file), hashed while the parser threads run.
+pub fn parse(path: &Path, b: &mut Builder, bad: &mut BadRows, progress: Progress) -> Result<u64, DataError> {
+    let io = |e| DataError::io(path, e);
+    let file = File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
-    // Split at line boundaries.
-    let mut bounds = vec![0usize];
-    for t in 1..threads {
-        let mut i = (bytes.len() * t / threads).max(1);
-        while i < bytes.len() && bytes[i - 1] != b'\n' {
-            i += 1;
-        }
-        if i > *bounds.last().unwrap_or(&0) {
-            bounds.push(i);
-        }
-    }
-    bounds.push(bytes.len());
-    bounds.dedup();
-    let chunks: Vec<Chunk> = std::thread::scope(|s| {
+    let bounds = split_points(&file, len, threads).map_err(io)?;
+    let (chunks, hash) = std::thread::scope(|s| {
         let handles: Vec<_> = bounds
             .windows(2)
             .map(|w| {
-                let part = &bytes[w[0]..w[1]];
-                std::thread::Builder::new().name("lumlab-parse".into()).spawn_scoped(s, move || parse_chunk(part))
+                let (file, start, end) = (&file, w[0], w[1]);
+                std::thread::Builder::new().name("lumlab-parse".into()).spawn_scoped(s, move || parse_range(file, start, end))
             })
             .collect();
-        handles.into_iter().map(|h| h.ok().and_then(|h| h.join().ok()).unwrap_or_default()).collect()
+        // The page cache is warm behind the parsers: hashing costs one sequential read.
+        let hash = super::cache::file_hash(path);
+        let chunks: Vec<std::io::Result<Chunk>> = handles
+            .into_iter()
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_else(|_| Err(std::io::Error::other("a parser thread panicked"))),
+                Err(e) => Err(e),
+            })
+            .collect();
+        (chunks, hash)
     });
+    let chunks: Vec<Chunk> = chunks.into_iter().collect::<Result<_, _>>().map_err(io)?;
+    let hash = hash.map_err(io)?;
     if let Some(p) = progress {
         p(0.6);
     }
@@ -408,12 +503,57 @@ pub fn parse(path: &Path, bytes: &[u8], b: &mut Builder, bad: &mut BadRows, prog
     b.item_table.brand = vec![NONE; n_items];
     b.item_table.price = vec![f32::NAN; n_items];
     b.item_table.category = item_cat;
-    Ok(())
+    Ok(hash)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn columns(c: &Chunk) -> (Vec<u64>, Vec<u64>, Vec<u64>, Vec<u8>, Vec<i64>, Vec<(u64, String)>, u64) {
+        let ids = |x: &Ids| (0..x.len()).map(|i| x.get(i)).collect::<Vec<u64>>();
+        (ids(&c.user), ids(&c.item), ids(&c.cat), c.action.clone(), c.secs.clone(), c.errors.clone(), c.lines)
+    }
+
+    #[test]
+    fn pieces_and_split_points_do_not_change_the_parse() {
+        let mut text = String::new();
+        for i in 0..300u64 {
+            match i % 37 {
+                5 => text.push_str("1,2,3,oops,4\n"),
+                9 => text.push('\n'),
+                11 => text.push_str(&format!("{i},{},{},pv,{}\r\n", 5_000_000_000u64 + i, i % 7, 1_511_000_000 + i)),
+                17 => text.push_str(&format!("{i},{}{},1,buy,1511000000\n", "9".repeat(40), i)),
+                _ => text.push_str(&format!("{},{},{},{},{}\n", i % 13, i * 31 % 97, i % 5, ["pv", "fav", "cart", "buy"][i as usize % 4], 1_511_000_000 + i)),
+            }
+        }
+        text.push_str("7,8,9,pv,1511999999"); // no final newline
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        std::fs::write(&p, &text).unwrap();
+        let f = File::open(&p).unwrap();
+        let len = text.len() as u64;
+        let mut whole = Chunk::default();
+        parse_lines(text.as_bytes(), &mut whole);
+        assert_eq!(whole.errors.len(), 16, "{:?}", whole.errors);
+        let want = columns(&whole);
+        for piece in [1, 7, 16, 61, 4096] {
+            assert_eq!(columns(&parse_range_by(&f, 0, len, piece).unwrap()), want, "piece {piece}");
+        }
+        for parts in [2, 3, 8] {
+            let bounds = split_points(&f, len, parts).unwrap();
+            assert_eq!((bounds[0], *bounds.last().unwrap()), (0, len));
+            assert!(bounds[1..bounds.len() - 1].iter().all(|&b| text.as_bytes()[b as usize - 1] == b'\n'));
+            let mut lines = 0;
+            let mut users = Vec::new();
+            for w in bounds.windows(2) {
+                let c = parse_range_by(&f, w[0], w[1], 61).unwrap();
+                lines += c.lines;
+                users.extend((0..c.user.len()).map(|i| c.user.get(i)));
+            }
+            assert_eq!((lines, users), (want.6, want.0.clone()), "{parts} parts");
+        }
+    }
 
     #[test]
     fn direct_and_map_interners_agree() {
