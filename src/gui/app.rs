@@ -59,6 +59,8 @@ struct Background {
     /// The engine's pre-training job (its events fold into `Workspace::training`).
     training: Option<crate::job::JobHandle>,
     file_dialog: Option<mpsc::Receiver<Option<PathBuf>>>,
+    /// The Ranking panel's jobs (reading a CTR run, projecting interests).
+    ranking: crate::gui::ranking_data::RankingJobs,
 }
 
 /// The LumLab workbench window.
@@ -150,6 +152,7 @@ impl LumApp {
             || b.file_dialog.is_some()
             || b.training.is_some()
             || b.tokenizer.is_some()
+            || b.ranking.is_busy()
     }
 
     fn notify(&mut self, text: impl Into<String>, is_error: bool) {
@@ -202,6 +205,18 @@ impl LumApp {
             }
             Command::ResumeRun(path) => self.resume_run(path),
             Command::RunTokenizer(config) => self.start_tokenizer(config),
+            Command::LoadRanking(path) => {
+                let started = self.background.ranking.load_run(&mut self.workspace, path, self.waker.clone());
+                if let Err(e) = started {
+                    self.notify(format!("could not read the ranking: {e}"), true);
+                }
+            }
+            Command::ComputeInterestMap(req) => {
+                let started = self.background.ranking.compute_map(&mut self.workspace, req, self.waker.clone());
+                if let Err(e) = started {
+                    self.notify(format!("could not project interests: {e}"), true);
+                }
+            }
             Command::RunWholeFlow | Command::ComputeAttention { .. } => {
                 // Handled by `missing_engine` above until the engines are wired in.
             }
@@ -488,6 +503,7 @@ impl LumApp {
                 Err(e) => self.notify(format!("tokenizing failed: {e}"), true),
             }
         }
+        self.background.ranking.drain(&mut self.workspace, deadline);
         if let Some(job) = &mut self.background.export
             && let Some(result) = job.drain(deadline)
         {
@@ -541,6 +557,7 @@ impl LumApp {
         if let Some(j) = &self.background.tokenizer {
             jobs.push(view(j));
         }
+        jobs.extend(self.background.ranking.views());
         if let Some(live) = self.workspace.training.as_ref().filter(|t| t.is_active()) {
             let view = JobView {
                 name: live.label.clone(),

@@ -13,6 +13,7 @@ pub mod loader;
 pub mod mapping;
 pub mod native;
 pub mod panels;
+pub mod ranking_data;
 pub mod runs;
 pub mod theme;
 pub mod training;

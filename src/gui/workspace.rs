@@ -197,6 +197,8 @@ pub struct Workspace {
     pub training: Option<LiveRun>,
     /// The last tokenizer run on the loaded data.
     pub tokens: Option<TokenizerRun>,
+    /// The Ranking panel's CTR run and interest map.
+    pub ranking: crate::gui::ranking_data::RankingState,
 }
 
 impl Workspace {
@@ -223,6 +225,7 @@ impl Workspace {
             ],
             training: None,
             tokens: None,
+            ranking: Default::default(),
         }
     }
 

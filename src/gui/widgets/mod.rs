@@ -1,6 +1,7 @@
 //! Small reusable pieces every panel draws with: chips and badges, cards,
 //! stat cards, empty states, section headings and a dense table.
 
+pub mod rank_lines;
 pub mod table;
 
 use egui::{

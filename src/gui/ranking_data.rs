@@ -1,0 +1,367 @@
+//! What the Ranking panel reads, egui-free: a CTR run's per-page rankings
+//! (`ranking.jsonl`) with its report (`report.json`), the query list sorted and
+//! filtered, the panel's default picks, and the interest-vector map of one
+//! user. Reading and projecting run as background jobs ([`RankingJobs`]); the
+//! results land in [`RankingState`] on the [`Workspace`].
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::ctr::report::RANKING_FILE;
+use crate::ctr::{CtrResult, QueryGain, SessionRanking};
+use crate::data::Dataset;
+use crate::eval::RankingSummary;
+use crate::gui::jobs::{JobHandle, Waker, spawn_job};
+use crate::gui::runs::RunInfo;
+use crate::gui::workspace::{JobView, Workspace};
+use crate::posttrain::table::INTEREST_FILE;
+use crate::posttrain::{InterestMap, InterestTable, interest_map, load_interest};
+
+/// Sessions of the user drawn in the interest map (the latest ones).
+pub const MAP_SESSIONS: usize = 120;
+/// Catalogue items sampled into the interest map.
+pub const MAP_ITEMS: usize = 400;
+
+/// A CTR run's ranking comparison, as read from its folder.
+#[derive(Debug)]
+pub struct RankingRun {
+    pub path: PathBuf,
+    pub name: String,
+    /// The model compared with the baseline (`+LUM`).
+    pub model: String,
+    pub summary: Option<RankingSummary>,
+    /// Queries with clicks, best NDCG gain first (the report's `per_query`).
+    pub queries: Vec<QueryGain>,
+    /// Every test result page, in file order.
+    pub pages: Vec<SessionRanking>,
+    /// Page indices of each query id, in file order.
+    pub pages_of: HashMap<u32, Vec<usize>>,
+    /// The post-trained LUM run whose interest vectors fed +LUM, when it can be found.
+    pub lum_run: Option<PathBuf>,
+    /// SimTier tiers per ad (0 when the file predates per-ad LUM features).
+    pub simtier_bins: usize,
+}
+
+/// How the query list is ordered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum QuerySort {
+    /// Largest NDCG gain first.
+    #[default]
+    Gain,
+    /// Largest NDCG loss first.
+    Loss,
+    /// Most pages first.
+    Pages,
+}
+
+impl RankingRun {
+    /// Indices into `queries` whose text contains `search` (case-insensitive), in `sort` order.
+    pub fn query_rows(&self, search: &str, sort: QuerySort) -> Vec<usize> {
+        let needle = search.trim().to_lowercase();
+        let mut rows: Vec<usize> = (0..self.queries.len())
+            .filter(|&i| needle.is_empty() || self.queries[i].text.to_lowercase().contains(&needle))
+            .collect();
+        let q = &self.queries;
+        match sort {
+            QuerySort::Gain => rows.sort_by(|&a, &b| q[b].delta.total_cmp(&q[a].delta).then(q[a].text.cmp(&q[b].text))),
+            QuerySort::Loss => rows.sort_by(|&a, &b| q[a].delta.total_cmp(&q[b].delta).then(q[a].text.cmp(&q[b].text))),
+            QuerySort::Pages => rows.sort_by(|&a, &b| q[b].pages.cmp(&q[a].pages).then(q[a].text.cmp(&q[b].text))),
+        }
+        rows
+    }
+
+    /// The pages of query `queries[q]`.
+    pub fn pages_of_query(&self, q: usize) -> &[usize] {
+        self.queries.get(q).and_then(|g| self.pages_of.get(&g.query)).map_or(&[], Vec::as_slice)
+    }
+
+    /// The page shown first for a query: the clicked page whose NDCG moved most
+    /// (the one that best shows what +LUM changed), else its first page.
+    pub fn default_page(&self, q: usize) -> Option<usize> {
+        let pages = self.pages_of_query(q);
+        pages
+            .iter()
+            .copied()
+            .filter(|&p| self.pages[p].ranking.has_clicks)
+            .max_by(|&a, &b| self.pages[a].ranking.delta.abs().total_cmp(&self.pages[b].ranking.delta.abs()).then(b.cmp(&a)))
+            .or_else(|| pages.first().copied())
+    }
+
+    /// The ad shown first on a page: the clicked ad that moved most, else the ad that moved most.
+    pub fn default_ad(&self, page: usize) -> Option<usize> {
+        let ads = &self.pages.get(page)?.ranking.ads;
+        let key = |k: usize| (ads[k].label, ads[k].rank_move.unsigned_abs(), std::cmp::Reverse(k));
+        (0..ads.len()).max_by_key(|&k| key(k))
+    }
+}
+
+/// Reads `report.json` and `ranking.jsonl` of a CTR run folder.
+pub fn load_ranking_run(dir: &Path) -> Result<RankingRun, String> {
+    let report_path = dir.join(crate::run::REPORT_FILE);
+    let report: CtrResult = crate::run::load_json(&report_path).map_err(|e| e.to_string())?;
+    let ranking_path = dir.join(RANKING_FILE);
+    let text = std::fs::read_to_string(&ranking_path).map_err(|e| format!("{}: {e}", ranking_path.display()))?;
+    let mut pages = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let page: SessionRanking = serde_json::from_str(line).map_err(|e| format!("{}:{}: {e}", ranking_path.display(), i + 1))?;
+        pages.push(page);
+    }
+    let mut pages_of: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, p) in pages.iter().enumerate() {
+        pages_of.entry(p.ranking.query).or_default().push(i);
+    }
+    let simtier_bins = pages.iter().flat_map(|p| p.lum_features.first()).map(|f| f.simtier.len()).next().unwrap_or(0);
+    Ok(RankingRun {
+        path: dir.to_path_buf(),
+        name: dir.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+        model: report.ranking_model.clone().unwrap_or_else(|| "+LUM".into()),
+        summary: report.ranking.clone(),
+        lum_run: lum_run_of(&report, dir),
+        queries: report.per_query,
+        pages,
+        pages_of,
+        simtier_bins,
+    })
+}
+
+/// The LUM run named in the report's `lum_source` (`LUM run PATH (post-train group query)`,
+/// as `flow::lum_features_from_run` writes it), else a sibling `pretrain/` folder with
+/// interest vectors (the layout of `lumlab flow`).
+pub fn lum_run_of(report: &CtrResult, ctr_dir: &Path) -> Option<PathBuf> {
+    let has_table = |p: &Path| p.join(INTEREST_FILE).is_file();
+    let named = report
+        .lum_source
+        .as_deref()
+        .and_then(|s| s.strip_prefix("LUM run "))
+        .and_then(|s| s.strip_suffix(" (post-train group query)"))
+        .map(PathBuf::from);
+    named.filter(|p| has_table(p)).or_else(|| ctr_dir.parent().map(|p| p.join("pretrain")).filter(|p| has_table(p)))
+}
+
+/// The CTR run the panel shows: a selected CTR run with rankings, else the newest finished one.
+pub fn ctr_run_for(ws: &Workspace) -> Option<&RunInfo> {
+    let usable = |r: &&RunInfo| r.summary.kind == "ctr" && r.path.join(RANKING_FILE).is_file();
+    ws.runs
+        .iter()
+        .filter(usable)
+        .find(|r| ws.selected_runs.contains(&r.path))
+        .or_else(|| ws.runs.iter().filter(|r| r.summary.status == "finished").find(usable))
+}
+
+/// What an interest map is asked for: the LUM run, the user, the ads to highlight.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MapRequest {
+    pub lum_run: PathBuf,
+    pub user: String,
+    pub highlight: Vec<u32>,
+}
+
+/// A value asked for under `key`: loading while `value` is `None`.
+#[derive(Debug)]
+pub struct Slot<K, T> {
+    pub key: K,
+    pub value: Option<Result<T, String>>,
+}
+
+/// The Ranking panel's data on the workspace.
+#[derive(Debug, Default)]
+pub struct RankingState {
+    /// The CTR run read (or being read), keyed by its folder.
+    pub run: Option<Slot<PathBuf, Arc<RankingRun>>>,
+    /// The last interest table read, kept for the next map of the same run.
+    pub table: Option<(PathBuf, Arc<InterestTable>)>,
+    /// The interest map of one user.
+    pub map: Option<Slot<MapRequest, Arc<InterestMap>>>,
+}
+
+impl RankingState {
+    /// The run at `path`, when read.
+    pub fn run_at(&self, path: &Path) -> Option<&Slot<PathBuf, Arc<RankingRun>>> {
+        self.run.as_ref().filter(|s| s.key == path)
+    }
+    /// The map for `req`, when asked for.
+    pub fn map_for(&self, req: &MapRequest) -> Option<&Slot<MapRequest, Arc<InterestMap>>> {
+        self.map.as_ref().filter(|s| s.key == *req)
+    }
+}
+
+/// Computes one interest map, reading the table unless `cached` is that run's.
+fn compute_map(req: &MapRequest, cached: Option<(PathBuf, Arc<InterestTable>)>, data: Option<Arc<Dataset>>) -> Result<(Arc<InterestTable>, InterestMap), String> {
+    let table = match cached.filter(|(p, _)| *p == req.lum_run) {
+        Some((_, t)) => t,
+        None => Arc::new(load_interest(&req.lum_run).map_err(|e| e.to_string())?),
+    };
+    let map = interest_map(&table, data.as_deref(), &req.user, MAP_SESSIONS, MAP_ITEMS, &req.highlight).map_err(|e| e.to_string())?;
+    Ok((table, map))
+}
+
+/// The Ranking panel's background jobs: reading a run, projecting interests.
+#[derive(Default)]
+pub struct RankingJobs {
+    run: Option<JobHandle<RankingRun>>,
+    map: Option<JobHandle<(Arc<InterestTable>, InterestMap)>>,
+}
+
+impl RankingJobs {
+    /// Starts reading the CTR run at `path` (replacing any read in flight).
+    pub fn load_run(&mut self, ws: &mut Workspace, path: PathBuf, waker: Waker) -> Result<(), String> {
+        if let Some(old) = self.run.take() {
+            old.cancel();
+        }
+        ws.ranking.run = Some(Slot { key: path.clone(), value: None });
+        let job = spawn_job("read-ranking", waker, move |sink| {
+            sink.progress(0.0, "reading ranking.jsonl");
+            load_ranking_run(&path)
+        })
+        .map_err(|e| e.to_string())?;
+        self.run = Some(job);
+        Ok(())
+    }
+
+    /// Starts projecting `req.user`'s interest vectors.
+    pub fn compute_map(&mut self, ws: &mut Workspace, req: MapRequest, waker: Waker) -> Result<(), String> {
+        if let Some(old) = self.map.take() {
+            old.cancel();
+        }
+        let cached = ws.ranking.table.clone();
+        let data = ws.data.as_ref().map(|d| d.dataset.clone());
+        ws.ranking.map = Some(Slot { key: req.clone(), value: None });
+        let job = spawn_job("interest-map", waker, move |sink| {
+            sink.progress(0.0, format!("projecting the interest vectors of {}", req.user));
+            compute_map(&req, cached, data)
+        })
+        .map_err(|e| e.to_string())?;
+        self.map = Some(job);
+        Ok(())
+    }
+
+    /// Moves finished results onto the workspace (until `deadline`).
+    pub fn drain(&mut self, ws: &mut Workspace, deadline: Instant) {
+        if let Some(job) = &mut self.run
+            && let Some(result) = job.drain(deadline)
+        {
+            self.run = None;
+            if let Some(slot) = &mut ws.ranking.run {
+                slot.value = Some(result.map(Arc::new));
+            }
+        }
+        if let Some(job) = &mut self.map
+            && let Some(result) = job.drain(deadline)
+        {
+            self.map = None;
+            let value = result.map(|(table, map)| {
+                if let Some(slot) = &ws.ranking.map {
+                    ws.ranking.table = Some((slot.key.lum_run.clone(), table));
+                }
+                Arc::new(map)
+            });
+            if let Some(slot) = &mut ws.ranking.map {
+                slot.value = Some(value);
+            }
+        }
+    }
+
+    /// Whether a job is in flight.
+    pub fn is_busy(&self) -> bool {
+        self.run.is_some() || self.map.is_some()
+    }
+
+    /// Progress of the jobs in flight, for the jobs chip.
+    pub fn views(&self) -> Vec<JobView> {
+        let view = |name: &str, p: f32, m: &str| JobView { name: name.to_string(), progress: p, eta_secs: None, message: m.to_string() };
+        let mut out = Vec::new();
+        if let Some(j) = &self.run {
+            out.push(view(j.name(), j.progress(), j.message()));
+        }
+        if let Some(j) = &self.map {
+            out.push(view(j.name(), j.progress(), j.message()));
+        }
+        out
+    }
+}
+
+/// Fills the Ranking panel's data synchronously (headless rendering): the CTR run it
+/// would show, and the interest map of the page it opens on.
+pub fn preload_blocking(ws: &mut Workspace) -> Result<(), String> {
+    let Some(path) = ctr_run_for(ws).map(|r| r.path.clone()) else { return Ok(()) };
+    let run = Arc::new(load_ranking_run(&path)?);
+    ws.ranking.run = Some(Slot { key: path, value: Some(Ok(run.clone())) });
+    let first = run.query_rows("", QuerySort::default()).first().copied();
+    let Some(page) = first.and_then(|q| run.default_page(q)) else { return Ok(()) };
+    if let Some(req) = map_request(&run, page) {
+        let data = ws.data.as_ref().map(|d| d.dataset.clone());
+        let result = compute_map(&req, None, data);
+        let value = result.map(|(table, map)| {
+            ws.ranking.table = Some((req.lum_run.clone(), table));
+            Arc::new(map)
+        });
+        ws.ranking.map = Some(Slot { key: req, value: Some(value) });
+    }
+    Ok(())
+}
+
+/// The interest map a page asks for: its user, its ads highlighted.
+pub fn map_request(run: &RankingRun, page: usize) -> Option<MapRequest> {
+    let p = run.pages.get(page)?;
+    Some(MapRequest { lum_run: run.lum_run.clone()?, user: p.user.clone(), highlight: p.ranking.ads.iter().map(|a| a.item).collect() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::QueryRanking;
+
+    fn page(query: u32, text: &str, labels: &[bool], base: &[f32], lum: &[f32]) -> SessionRanking {
+        let items: Vec<u32> = (0..labels.len() as u32).collect();
+        SessionRanking {
+            session: 0,
+            user: "u1".into(),
+            query_text: text.into(),
+            timestamp: 0,
+            item_names: items.iter().map(|i| format!("i{i}")).collect(),
+            ranking: QueryRanking::compute(query, &items, labels, base, lum).unwrap(),
+            lum_features: Vec::new(),
+        }
+    }
+
+    fn gain(query: u32, text: &str, pages: usize, delta: f64) -> QueryGain {
+        QueryGain { query, text: text.into(), pages, pages_with_clicks: pages, mean_ndcg_base: 0.5, mean_ndcg_lum: 0.5 + delta, delta }
+    }
+
+    #[test]
+    fn queries_sort_and_filter_and_defaults_pick_the_biggest_move() {
+        let pages = vec![
+            page(1, "shoes", &[false, true, false], &[0.9, 0.5, 0.1], &[0.9, 0.5, 0.1]),
+            page(1, "shoes", &[false, false, true], &[0.9, 0.5, 0.1], &[0.1, 0.5, 0.9]),
+            page(2, "tent", &[false, true], &[0.9, 0.5], &[0.4, 0.5]),
+        ];
+        let mut pages_of = HashMap::new();
+        pages_of.insert(1, vec![0, 1]);
+        pages_of.insert(2, vec![2]);
+        let run = RankingRun {
+            path: PathBuf::new(),
+            name: "ctr".into(),
+            model: "+LUM".into(),
+            summary: None,
+            queries: vec![gain(1, "Shoes", 2, 0.25), gain(2, "tent", 1, -0.1), gain(3, "shoe rack", 5, 0.0)],
+            pages,
+            pages_of,
+            lum_run: None,
+            simtier_bins: 0,
+        };
+        assert_eq!(run.query_rows("", QuerySort::Gain), vec![0, 2, 1]);
+        assert_eq!(run.query_rows("", QuerySort::Loss), vec![1, 2, 0]);
+        assert_eq!(run.query_rows("", QuerySort::Pages), vec![2, 0, 1]);
+        assert_eq!(run.query_rows(" SHOE", QuerySort::Gain), vec![0, 2]);
+        assert!(run.query_rows("kettle", QuerySort::Gain).is_empty());
+        // Page 1's NDCG moved (click from last to first), page 0's did not.
+        assert_eq!(run.default_page(0), Some(1));
+        assert_eq!(run.default_page(2), None);
+        // On page 1 the clicked ad (index 2) moved most.
+        assert_eq!(run.default_ad(1), Some(2));
+        assert_eq!(run.pages_of_query(1), &[2]);
+        assert!(map_request(&run, 1).is_none(), "no LUM run: no map");
+    }
+}
