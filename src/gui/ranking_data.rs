@@ -16,13 +16,16 @@ use crate::eval::RankingSummary;
 use crate::gui::jobs::{JobHandle, Waker, spawn_job};
 use crate::gui::runs::RunInfo;
 use crate::gui::workspace::{JobView, Workspace};
-use crate::posttrain::table::INTEREST_FILE;
-use crate::posttrain::{InterestMap, InterestTable, interest_map, load_interest};
+use crate::posttrain::table::{FINETUNED_CHECKPOINT_FILE, INTEREST_FILE};
+use crate::posttrain::{InterestMap, InterestTable, interest_map, load_interest, probe_interests};
+use crate::train::pretrain::{Net, Trained, open_trained};
 
 /// Sessions of the user drawn in the interest map (the latest ones).
 pub const MAP_SESSIONS: usize = 120;
 /// Catalogue items sampled into the interest map.
 pub const MAP_ITEMS: usize = 400;
+/// Other queries (the run's most frequent) whose o(u, q) the map probes for the page's user.
+pub const MAP_PROBES: usize = 12;
 
 /// A CTR run's ranking comparison, as read from its folder.
 #[derive(Debug)]
@@ -150,12 +153,36 @@ pub fn ctr_run_for(ws: &Workspace) -> Option<&RunInfo> {
         .or_else(|| ws.runs.iter().filter(|r| r.summary.status == "finished").find(usable))
 }
 
-/// What an interest map is asked for: the LUM run, the user, the ads to highlight.
+/// What an interest map is asked for: the LUM run, the user and the page's time, the ads
+/// to highlight, and other queries to probe the user's interest with at that time.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MapRequest {
     pub lum_run: PathBuf,
     pub user: String,
+    /// Unix seconds of the page (probes read the history strictly before it).
+    pub timestamp: i64,
     pub highlight: Vec<u32>,
+    /// Query texts to probe.
+    pub probes: Vec<String>,
+}
+
+/// An interest map with a note when the probes could not be read.
+#[derive(Debug)]
+pub struct UserMap {
+    pub map: InterestMap,
+    pub note: Option<String>,
+}
+
+/// A reopened LUM run (for probes), kept for the next map of the same run.
+pub struct LumModel {
+    pub run: PathBuf,
+    pub trained: Arc<Trained>,
+}
+
+impl std::fmt::Debug for LumModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LumModel({})", self.run.display())
+    }
 }
 
 /// A value asked for under `key`: loading while `value` is `None`.
@@ -172,8 +199,10 @@ pub struct RankingState {
     pub run: Option<Slot<PathBuf, Arc<RankingRun>>>,
     /// The last interest table read, kept for the next map of the same run.
     pub table: Option<(PathBuf, Arc<InterestTable>)>,
+    /// The last LUM reopened for probes.
+    pub model: Option<Arc<LumModel>>,
     /// The interest map of one user.
-    pub map: Option<Slot<MapRequest, Arc<InterestMap>>>,
+    pub map: Option<Slot<MapRequest, Arc<UserMap>>>,
 }
 
 impl RankingState {
@@ -182,26 +211,71 @@ impl RankingState {
         self.run.as_ref().filter(|s| s.key == path)
     }
     /// The map for `req`, when asked for.
-    pub fn map_for(&self, req: &MapRequest) -> Option<&Slot<MapRequest, Arc<InterestMap>>> {
+    pub fn map_for(&self, req: &MapRequest) -> Option<&Slot<MapRequest, Arc<UserMap>>> {
         self.map.as_ref().filter(|s| s.key == *req)
     }
 }
 
-/// Computes one interest map, reading the table unless `cached` is that run's.
-fn compute_map(req: &MapRequest, cached: Option<(PathBuf, Arc<InterestTable>)>, data: Option<Arc<Dataset>>) -> Result<(Arc<InterestTable>, InterestMap), String> {
+/// What a map job hands back: the table and model it used (for reuse) and the map.
+type MapOutcome = (Arc<InterestTable>, Option<Arc<LumModel>>, UserMap);
+
+/// Reopens the LUM run with the weights its interest table was read with.
+fn open_model(run: &Path, finetuned: bool) -> anyhow::Result<LumModel> {
+    let t = open_trained(run, None, false, &mut |_| {})?;
+    let ft = run.join(FINETUNED_CHECKPOINT_FILE);
+    if finetuned && ft.is_file() {
+        // A clone of a VarMap shares its variables: loading into it updates the net.
+        let mut vm = t.varmap.clone();
+        vm.load(&ft)?;
+    }
+    Ok(LumModel { run: run.to_path_buf(), trained: Arc::new(t) })
+}
+
+/// o(u, q) of the request's user under each probe query (those the LUM has a token for).
+fn read_probes(m: &LumModel, req: &MapRequest) -> anyhow::Result<Vec<(String, Vec<f32>)>> {
+    let t = &m.trained;
+    let Net::Lum(lum) = &t.net else { anyhow::bail!("{} is not a LUM run", m.run.display()) };
+    let user = t.data.users.get(&req.user).ok_or_else(|| anyhow::anyhow!("user {} is not in the LUM's log", req.user))?;
+    let known: Vec<(String, u32)> = req
+        .probes
+        .iter()
+        .filter_map(|text| t.data.queries.get(text).filter(|&q| t.tok.query_condition(q).is_some()).map(|q| (text.clone(), q)))
+        .collect();
+    let ids: Vec<u32> = known.iter().map(|(_, q)| *q).collect();
+    let vectors = probe_interests(lum, &t.tok, &t.seqs, &t.data, user, &ids, req.timestamp)?;
+    let d = vectors.len() / ids.len().max(1);
+    Ok(known.into_iter().zip(vectors.chunks(d.max(1))).map(|((text, _), v)| (text, v.to_vec())).collect())
+}
+
+/// Computes one interest map, reading the table and the model unless cached for that run.
+fn compute_map(req: &MapRequest, cached: Option<(PathBuf, Arc<InterestTable>)>, model: Option<Arc<LumModel>>, data: Option<Arc<Dataset>>) -> Result<MapOutcome, String> {
     let table = match cached.filter(|(p, _)| *p == req.lum_run) {
         Some((_, t)) => t,
         None => Arc::new(load_interest(&req.lum_run).map_err(|e| e.to_string())?),
     };
-    let map = interest_map(&table, data.as_deref(), &req.user, MAP_SESSIONS, MAP_ITEMS, &req.highlight).map_err(|e| e.to_string())?;
-    Ok((table, map))
+    let (mut probes, mut note, mut used) = (Vec::new(), None, None);
+    if !req.probes.is_empty() {
+        let model = match model.filter(|m| m.run == req.lum_run) {
+            Some(m) => Ok(m),
+            None => open_model(&req.lum_run, table.finetuned).map(Arc::new),
+        };
+        match model.and_then(|m| read_probes(&m, req).map(|p| (m, p))) {
+            Ok((m, p)) => {
+                probes = p;
+                used = Some(m);
+            }
+            Err(e) => note = Some(format!("other queries not probed: {e:#}")),
+        }
+    }
+    let map = interest_map(&table, data.as_deref(), &req.user, MAP_SESSIONS, MAP_ITEMS, &req.highlight, &probes).map_err(|e| e.to_string())?;
+    Ok((table, used, UserMap { map, note }))
 }
 
 /// The Ranking panel's background jobs: reading a run, projecting interests.
 #[derive(Default)]
 pub struct RankingJobs {
     run: Option<JobHandle<RankingRun>>,
-    map: Option<JobHandle<(Arc<InterestTable>, InterestMap)>>,
+    map: Option<JobHandle<MapOutcome>>,
 }
 
 impl RankingJobs {
@@ -226,11 +300,12 @@ impl RankingJobs {
             old.cancel();
         }
         let cached = ws.ranking.table.clone();
+        let model = ws.ranking.model.clone();
         let data = ws.data.as_ref().map(|d| d.dataset.clone());
         ws.ranking.map = Some(Slot { key: req.clone(), value: None });
         let job = spawn_job("interest-map", waker, move |sink| {
             sink.progress(0.0, format!("projecting the interest vectors of {}", req.user));
-            compute_map(&req, cached, data)
+            compute_map(&req, cached, model, data)
         })
         .map_err(|e| e.to_string())?;
         self.map = Some(job);
@@ -251,9 +326,12 @@ impl RankingJobs {
             && let Some(result) = job.drain(deadline)
         {
             self.map = None;
-            let value = result.map(|(table, map)| {
+            let value = result.map(|(table, model, map)| {
                 if let Some(slot) = &ws.ranking.map {
                     ws.ranking.table = Some((slot.key.lum_run.clone(), table));
+                }
+                if model.is_some() {
+                    ws.ranking.model = model;
                 }
                 Arc::new(map)
             });
@@ -283,29 +361,50 @@ impl RankingJobs {
 }
 
 /// Fills the Ranking panel's data synchronously (headless rendering): the CTR run it
-/// would show, and the interest map of the page it opens on.
-pub fn preload_blocking(ws: &mut Workspace) -> Result<(), String> {
-    let Some(path) = ctr_run_for(ws).map(|r| r.path.clone()) else { return Ok(()) };
-    let run = Arc::new(load_ranking_run(&path)?);
+/// would show, and the interest map of the page it opens on. Errors land in the slots
+/// (the panel shows them), as they would from the jobs.
+pub fn preload_blocking(ws: &mut Workspace) {
+    let Some(path) = ctr_run_for(ws).map(|r| r.path.clone()) else { return };
+    let run = match load_ranking_run(&path) {
+        Ok(run) => Arc::new(run),
+        Err(e) => {
+            ws.ranking.run = Some(Slot { key: path, value: Some(Err(e)) });
+            return;
+        }
+    };
     ws.ranking.run = Some(Slot { key: path, value: Some(Ok(run.clone())) });
     let first = run.query_rows("", QuerySort::default()).first().copied();
-    let Some(page) = first.and_then(|q| run.default_page(q)) else { return Ok(()) };
+    let Some(page) = first.and_then(|q| run.default_page(q)) else { return };
     if let Some(req) = map_request(&run, page) {
         let data = ws.data.as_ref().map(|d| d.dataset.clone());
-        let result = compute_map(&req, None, data);
-        let value = result.map(|(table, map)| {
+        let result = compute_map(&req, None, None, data);
+        let value = result.map(|(table, model, map)| {
             ws.ranking.table = Some((req.lum_run.clone(), table));
+            ws.ranking.model = model;
             Arc::new(map)
         });
         ws.ranking.map = Some(Slot { key: req, value: Some(value) });
     }
-    Ok(())
 }
 
-/// The interest map a page asks for: its user, its ads highlighted.
+/// The interest map a page asks for: its user at its time, its ads highlighted, and the
+/// run's most frequent other queries as probes.
 pub fn map_request(run: &RankingRun, page: usize) -> Option<MapRequest> {
     let p = run.pages.get(page)?;
-    Some(MapRequest { lum_run: run.lum_run.clone()?, user: p.user.clone(), highlight: p.ranking.ads.iter().map(|a| a.item).collect() })
+    let probes = run
+        .query_rows("", QuerySort::Pages)
+        .into_iter()
+        .map(|q| run.queries[q].text.clone())
+        .filter(|t| *t != p.query_text)
+        .take(MAP_PROBES)
+        .collect();
+    Some(MapRequest {
+        lum_run: run.lum_run.clone()?,
+        user: p.user.clone(),
+        timestamp: p.timestamp,
+        highlight: p.ranking.ads.iter().map(|a| a.item).collect(),
+        probes,
+    })
 }
 
 #[cfg(test)]

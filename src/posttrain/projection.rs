@@ -4,8 +4,14 @@
 //! pulls the user's interest towards. Both live in the same (L2-normalised)
 //! space, so one projection fitted on their union places them comparably.
 
+use super::extract::{ExtractOptions, extract_grouped};
+use super::keys::SessionKey;
 use super::table::InterestTable;
 use crate::data::{Dataset, NONE};
+use crate::job::CancelToken;
+use crate::model::Lum;
+use crate::tokenize::Tokenized;
+use crate::train::split::UserSeq;
 use crate::eval::{Pca2, PcaError, pca_2d};
 use crate::util::Rng;
 
@@ -26,6 +32,9 @@ pub enum ProjectionError {
 pub enum PointKind {
     /// The user's o(u, q) for one session.
     Interest { query: String, timestamp: i64 },
+    /// o(u, q) under a query the user did not search at that time (a probe, read by
+    /// group query after the same history as the page).
+    Probe { query: String },
     /// A catalogue item's LUM embedding (`highlighted`: one of the caller's items of interest).
     Item { item: u32, highlighted: bool },
 }
@@ -59,10 +68,26 @@ impl InterestMap {
     }
 }
 
-/// Projects `user_id`'s interest vectors (at most `max_sessions`, the latest) with
-/// `max_items` uniformly sampled items plus every item of `highlight` onto the top two
-/// principal components of their union. `data` (the log the table was extracted from)
-/// names items and categories; without it items are labelled by id.
+/// o(u, q) of dense `user` under each dense query id in `queries`, read after the user's
+/// LUM behaviours strictly before Unix second `timestamp` (as post-training reads a
+/// session), all queries sharing one history in one group-query pass.
+/// -> (queries.len(), d) row-major, L2-normalised. Queries without a condition token are
+/// an error (filter with `tok.query_condition`).
+pub fn probe_interests(lum: &Lum, tok: &Tokenized, seqs: &[UserSeq], data: &Dataset, user: u32, queries: &[u32], timestamp: i64) -> anyhow::Result<Vec<f32>> {
+    anyhow::ensure!((user as usize) < data.n_users(), "user id {user} is not in the log");
+    let rel = timestamp - data.base_ts;
+    // A user's rows are in time order, so the LUM behaviours before `timestamp` are a prefix.
+    let history_len = data.user_range(user).filter(|&r| tok.cond_of_row.get(r).is_some_and(|c| *c != NONE) && (data.ts[r] as i64) < rel).count() as u32;
+    let keys: Vec<SessionKey> = queries.iter().map(|&query| SessionKey { user, query, timestamp, history_len, impressions: 0 }).collect();
+    let ex = extract_grouped(lum, tok, seqs, &keys, &ExtractOptions::default(), &mut |_| {}, &CancelToken::new())?;
+    Ok(ex.vectors)
+}
+
+/// Projects `user_id`'s interest vectors (at most `max_sessions`, the latest), the
+/// `probes` (query text, o(u, q) read for another query), `max_items` uniformly sampled
+/// items and every item of `highlight` onto the top two principal components of their
+/// union. `data` (the log the table was extracted from) names items and categories;
+/// without it items are labelled by id.
 pub fn interest_map(
     table: &InterestTable,
     data: Option<&Dataset>,
@@ -70,6 +95,7 @@ pub fn interest_map(
     max_sessions: usize,
     max_items: usize,
     highlight: &[u32],
+    probes: &[(String, Vec<f32>)],
 ) -> Result<InterestMap, ProjectionError> {
     let mut rows: Vec<usize> = (0..table.len()).filter(|&r| table.keys[r].user_id == user_id).collect();
     if rows.is_empty() {
@@ -92,10 +118,14 @@ pub fn interest_map(
     for &r in rows {
         matrix.extend_from_slice(table.vector(r).unwrap_or(&[]));
     }
+    let probes: Vec<&(String, Vec<f32>)> = probes.iter().filter(|(_, v)| v.len() == dim).collect();
+    for (_, v) in &probes {
+        matrix.extend_from_slice(v);
+    }
     for &i in &items {
         matrix.extend_from_slice(table.item(i).unwrap_or(&[]));
     }
-    let n = rows.len() + items.len();
+    let n = rows.len() + probes.len() + items.len();
     let pca = pca_2d(&matrix, n, dim)?;
     let described = data.filter(|d| d.n_items() == n_items);
     let mut points = Vec::with_capacity(n);
@@ -108,6 +138,15 @@ pub fn interest_map(
             xy: pca.coords[k],
         });
     }
+    for (k, (query, _)) in probes.iter().enumerate() {
+        points.push(MapPoint {
+            kind: PointKind::Probe { query: query.clone() },
+            label: format!("o(u, \"{query}\") · probe: this history, another query"),
+            group: "probe".to_string(),
+            xy: pca.coords[rows.len() + k],
+        });
+    }
+    let first_item = rows.len() + probes.len();
     for (k, &i) in items.iter().enumerate() {
         let (label, group) = match described {
             Some(d) => {
@@ -118,7 +157,7 @@ pub fn interest_map(
             }
             None => (format!("item #{i}"), "item".to_string()),
         };
-        points.push(MapPoint { kind: PointKind::Item { item: i, highlighted: k < n_highlight }, label, group, xy: pca.coords[rows.len() + k] });
+        points.push(MapPoint { kind: PointKind::Item { item: i, highlighted: k < n_highlight }, label, group, xy: pca.coords[first_item + k] });
     }
     Ok(InterestMap { user: user_id.to_string(), points, pca })
 }
@@ -139,9 +178,9 @@ mod tests {
         let interest = vec![1.0, 0.0, 0.0, /* b */ 0.0, 0.0, 1.0, /* a tent */ 0.0, 1.0, 0.0, /* a shoes */ 0.6, 0.8, 0.0];
         let item_emb = vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.6, 0.0, 0.8];
         let table = InterestTable::new(keys, 3, interest.clone(), item_emb.clone()).unwrap();
-        let map = interest_map(&table, None, "a", 10, 2, &[3]).unwrap();
+        let map = interest_map(&table, None, "a", 10, 2, &[3], &[]).unwrap();
         // Two latest-first-capped sessions when max_sessions = 2: rows 3 (ts 20) and 0 (ts 30).
-        let capped = interest_map(&table, None, "a", 2, 0, &[]).unwrap();
+        let capped = interest_map(&table, None, "a", 2, 0, &[], &[]).unwrap();
         let qs: Vec<i64> = capped.points.iter().filter_map(|p| match &p.kind { PointKind::Interest { timestamp, .. } => Some(*timestamp), _ => None }).collect();
         assert_eq!(qs, vec![20, 30]);
         // Sessions of a in time order (rows 2, 3, 0), the highlighted item 3, then 2 sampled items.
@@ -164,6 +203,18 @@ mod tests {
         }
         assert!(map.pca.explained_variance_ratio[0] >= map.pca.explained_variance_ratio[1]);
         assert_eq!(map.points[0].label, format!("o(u, \"tent\") · {}", &crate::data::time::format_utc(10)[..16]));
-        assert_eq!(interest_map(&table, None, "zed", 10, 2, &[]), Err(ProjectionError::UnknownUser("zed".into())));
+        // A probe sits between the sessions and the items, and the PCA includes it.
+        let probe = vec![("tea".to_string(), vec![0.0, 0.6, 0.8])];
+        let with = interest_map(&table, None, "a", 10, 2, &[3], &probe).unwrap();
+        assert_eq!(with.points.len(), 7);
+        assert!(matches!(&with.points[3].kind, PointKind::Probe { query } if query == "tea"));
+        assert_eq!(with.n_interest(), 3);
+        // A probe sits between the sessions and the items, and the PCA includes it.
+        let probe = vec![("tea".to_string(), vec![0.0, 0.6, 0.8])];
+        let with = interest_map(&table, None, "a", 10, 2, &[3], &probe).unwrap();
+        assert_eq!(with.points.len(), 7);
+        assert!(matches!(&with.points[3].kind, PointKind::Probe { query } if query == "tea"));
+        assert_eq!(with.n_interest(), 3);
+        assert_eq!(interest_map(&table, None, "zed", 10, 2, &[], &[]), Err(ProjectionError::UnknownUser("zed".into())));
     }
 }

@@ -102,7 +102,7 @@ pub fn rank_lines_ui(ui: &mut Ui, ads: &[RankedAd<'_>], selected: Option<usize>,
     for (i, ad) in ads.iter().enumerate() {
         for (side, x, rank, score) in [(0, left_x, ad.base_rank, ad.base_score), (1, right_x, ad.lum_rank, ad.lum_score)] {
             let r = box_at(x, rank);
-            let id = egui::Id::new(("rank_lines_ad", side, i));
+            let id = egui::Id::unique(("rank_lines_ad", side, i));
             let response = ui.interact(r, id, Sense::click());
             let name = format!("{} ({} #{})", ad.label, titles[side], rank + 1);
             response.widget_info(|| WidgetInfo::selected(Role::Button, true, selected == Some(i), &name));

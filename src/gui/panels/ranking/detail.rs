@@ -48,7 +48,12 @@ pub fn detail_ui(ui: &mut Ui, ws: &Workspace, run: &RankingRun, page: Option<usi
             });
         }
         Some(Err(e)) => widgets::empty_area(ui, 80.0, e),
-        Some(Ok(map)) => map_ui(ui, map, pg),
+        Some(Ok(m)) => {
+            map_ui(ui, &m.map, pg);
+            if let Some(note) = &m.note {
+                ui.label(RichText::new(note).size(theme::SMALL_SIZE).color(Palette::of(ui).warning));
+            }
+        }
     }
 }
 
@@ -178,11 +183,13 @@ fn simtier_ui(ui: &mut Ui, page: &SessionRanking, a: usize) {
 fn map_ui(ui: &mut Ui, map: &InterestMap, page: &SessionRanking) {
     let p = Palette::of(ui);
     let r = &map.pca.explained_variance_ratio;
+    let n_probes = map.points.iter().filter(|m| matches!(m.kind, PointKind::Probe { .. })).count();
     ui.label(
         RichText::new(format!(
-            "PCA of {} o(u,q) vectors and {} items (the page's ads and a fixed sample), together: PC1 {:.0}%, PC2 {:.0}% of variance. Hover a point for its label.",
+            "One PCA of the user's o(u,q): {} from their search sessions and {} probes (the same history as this page, the run's most frequent other queries), with {} item embeddings (the page's ads and a fixed sample). PC1 {:.0}%, PC2 {:.0}% of variance. Hover a point for its label.",
             map.n_interest(),
-            map.points.len() - map.n_interest(),
+            n_probes,
+            map.points.len() - map.n_interest() - n_probes,
             r[0] * 100.0,
             r[1] * 100.0
         ))
@@ -193,6 +200,7 @@ fn map_ui(ui: &mut Ui, map: &InterestMap, page: &SessionRanking) {
     const ADS: &str = "this page's ads";
     const SESSIONS: &str = "o(u,q), other sessions";
     const THIS: &str = "o(u,q), this page";
+    const PROBES: &str = "o(u,q), other queries";
     let mut groups: Vec<&str> = map.points.iter().filter(|m| matches!(m.kind, PointKind::Item { highlighted: false, .. })).map(|m| m.group.as_str()).collect();
     groups.sort_unstable();
     groups.dedup();
@@ -203,6 +211,7 @@ fn map_ui(ui: &mut Ui, map: &InterestMap, page: &SessionRanking) {
             PointKind::Item { .. } => m.group.clone(),
             PointKind::Interest { query, timestamp } if *query == page.query_text && *timestamp == page.timestamp => THIS.to_string(),
             PointKind::Interest { .. } => SESSIONS.to_string(),
+            PointKind::Probe { .. } => PROBES.to_string(),
         };
         series.entry(name).or_default().push(i);
     }
@@ -226,6 +235,7 @@ fn map_ui(ui: &mut Ui, map: &InterestMap, page: &SessionRanking) {
                 plot.points(Points::new(*g, coords(g)).radius(2.0).color(colour));
             }
             plot.points(Points::new(ADS, coords(ADS)).shape(MarkerShape::Diamond).radius(4.5).color(p.warning));
+            plot.points(Points::new(PROBES, coords(PROBES)).shape(MarkerShape::Square).radius(3.5).color(p.text_strong));
             plot.points(Points::new(SESSIONS, coords(SESSIONS)).radius(3.5).color(p.token_query.gamma_multiply(0.7)));
             plot.points(Points::new(THIS, coords(THIS)).shape(MarkerShape::Circle).filled(false).radius(7.0).color(p.token_query));
         });
@@ -234,6 +244,7 @@ fn map_ui(ui: &mut Ui, map: &InterestMap, page: &SessionRanking) {
         let small = |t: &str, c| RichText::new(t.to_string()).size(theme::SMALL_SIZE).color(c);
         ui.label(small("○ o(u,q) of this page", p.token_query));
         ui.label(small("● other sessions", p.token_query.gamma_multiply(0.7)));
+        ui.label(small("■ other queries (probes)", p.text_strong));
         ui.label(small("◆ this page's ads", p.warning));
         ui.label(small(&format!("· {} categories of items, one colour each", groups.len()), p.text_weak));
     });
