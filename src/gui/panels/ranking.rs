@@ -283,9 +283,11 @@ impl RankingPanel {
         );
         ui.add_space(GAP_S);
         let pages = run.pages_of_query(q);
-        table::header(ui, &PAGE_COLUMNS);
         let selected_row = self.page.and_then(|pg| pages.iter().position(|&x| x == pg));
-        let clicked = table::rows(ui, "ranking_pages", &PAGE_COLUMNS, pages.len(), PAGES_HEIGHT, selected_row, |i| {
+        // Scrolls sideways in a narrow window rather than widening the column under the detail.
+        let clicked = egui::ScrollArea::horizontal().id_salt("ranking_pages_h").show(ui, |ui| {
+            table::header(ui, &PAGE_COLUMNS);
+            table::rows(ui, "ranking_pages", &PAGE_COLUMNS, pages.len(), PAGES_HEIGHT, selected_row, |i| {
             let page = &run.pages[pages[i]];
             let r = &page.ranking;
             let dc = if r.delta > 0.0 { p.positive } else if r.delta < 0.0 { p.negative } else { p.text_weak };
@@ -299,7 +301,9 @@ impl RankingPanel {
                 Cell::Coloured(if r.has_clicks { signed(r.delta) } else { "–".into() }, dc),
                 Cell::Text(r.tau.map_or("–".into(), |t| format!("{t:.2}"))),
             ]
-        });
+            })
+        })
+        .inner;
         if let Some(i) = clicked {
             self.page = Some(pages[i]);
             self.ad = run.default_ad(pages[i]);
@@ -342,7 +346,7 @@ impl RankingPanel {
             })
             .collect();
         ui.with_layout(Layout::top_down(Align::Min), |ui| {
-            ui.horizontal(|ui| {
+            ui.horizontal_wrapped(|ui| {
                 let small = |t: &str, c| RichText::new(t.to_string()).size(theme::SMALL_SIZE).color(c);
                 ui.label(small(&format!("▲ up under {}", run.model), p.positive));
                 ui.label(small("▼ down", p.negative));
