@@ -967,6 +967,17 @@ fn ranking_panel_shows_a_real_ctr_runs_pages_and_why_ads_moved() {
     h.run();
     let n = run.query_rows(&worst.text, Default::default()).len();
     assert!(h.query_by_label(&format!("{n} of {} queries with clicks", run.queries.len())).is_some());
+    // Hide queries resting on a single clicked page.
+    h.get_by_label("Search queries").focus();
+    h.run();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.key_press(egui::Key::Backspace);
+    h.run();
+    h.get_by_label("Min. pages with clicks").set_value_accesskit(2.0);
+    h.run();
+    let n = run.query_rows_with("", Default::default(), 2).len();
+    assert!(n < run.queries.len(), "some queries have one clicked page");
+    assert!(h.query_by_label(&format!("{n} of {} queries with clicks", run.queries.len())).is_some());
 }
 
 #[test]

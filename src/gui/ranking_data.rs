@@ -62,8 +62,15 @@ pub enum QuerySort {
 impl RankingRun {
     /// Indices into `queries` whose text contains `search` (case-insensitive), in `sort` order.
     pub fn query_rows(&self, search: &str, sort: QuerySort) -> Vec<usize> {
+        self.query_rows_with(search, sort, 1)
+    }
+
+    /// [`RankingRun::query_rows`] keeping only queries with at least `min_pages` pages with
+    /// clicks (a mean over one page is one page's luck).
+    pub fn query_rows_with(&self, search: &str, sort: QuerySort, min_pages: usize) -> Vec<usize> {
         let needle = search.trim().to_lowercase();
         let mut rows: Vec<usize> = (0..self.queries.len())
+            .filter(|&i| self.queries[i].pages_with_clicks >= min_pages)
             .filter(|&i| needle.is_empty() || self.queries[i].text.to_lowercase().contains(&needle))
             .collect();
         let q = &self.queries;
@@ -455,6 +462,7 @@ mod tests {
         assert_eq!(run.query_rows("", QuerySort::Pages), vec![2, 0, 1]);
         assert_eq!(run.query_rows(" SHOE", QuerySort::Gain), vec![0, 2]);
         assert!(run.query_rows("kettle", QuerySort::Gain).is_empty());
+        assert_eq!(run.query_rows_with("", QuerySort::Gain, 2), vec![0, 2]);
         // Page 1's NDCG moved (click from last to first), page 0's did not.
         assert_eq!(run.default_page(0), Some(1));
         assert_eq!(run.default_page(2), None);

@@ -52,6 +52,8 @@ const PAGE_COLUMNS: [Column; 8] = [
 pub struct RankingPanel {
     search: String,
     sort: QuerySort,
+    /// Queries with fewer pages with clicks are hidden (0 and 1 show all).
+    min_pages: usize,
     /// The run the selection below belongs to.
     run: Option<std::path::PathBuf>,
     /// Index into the run's `queries`.
@@ -163,7 +165,7 @@ impl RankingPanel {
             self.ad = None;
         }
         if self.query.is_none_or(|q| q >= run.queries.len()) {
-            self.query = run.query_rows(&self.search, self.sort).first().copied();
+            self.query = run.query_rows_with(&self.search, self.sort, self.min_pages).first().copied();
             self.page = None;
         }
         if self.page.is_none_or(|p| p >= run.pages.len()) {
@@ -198,7 +200,13 @@ impl RankingPanel {
                 ui.selectable_value(&mut self.sort, sort, text).on_hover_text(tip);
             }
         });
-        let rows = run.query_rows(&self.search, self.sort);
+        ui.horizontal(|ui| {
+            let label = ui.label(RichText::new("Min. pages with clicks").color(p.text_weak));
+            ui.add(egui::DragValue::new(&mut self.min_pages).range(1..=50))
+                .labelled_by(label.id)
+                .on_hover_text("Hide queries whose mean NDCG rests on fewer result pages with clicks.");
+        });
+        let rows = run.query_rows_with(&self.search, self.sort, self.min_pages);
         ui.label(
             RichText::new(format!("{} of {} queries with clicks", format::count(rows.len() as u64), format::count(run.queries.len() as u64)))
                 .size(theme::SMALL_SIZE)
