@@ -6,6 +6,7 @@
 //! (lavapipe, as on CI) rewrites tests/snapshots/*.png.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use egui::Role;
@@ -822,6 +823,7 @@ mod ranking_fixture {
         let run = RankingRun {
             path: ctr.clone(),
             name: "ctr".into(),
+            created_unix: Some(0),
             model: "+LUM".into(),
             summary: None,
             queries: gains,
@@ -978,6 +980,19 @@ fn ranking_panel_shows_a_real_ctr_runs_pages_and_why_ads_moved() {
     let n = run.query_rows_with("", Default::default(), 2).len();
     assert!(n < run.queries.len(), "some queries have one clicked page");
     assert!(h.query_by_label(&format!("{n} of {} queries with clicks", run.queries.len())).is_some());
+
+    // A rescan reporting a newer run in the same folder makes the panel read it again (once).
+    let before = h.state().workspace().ranking.run.as_ref().unwrap().value.as_ref().unwrap().as_ref().unwrap().clone();
+    let info = h.state_mut().workspace_mut().runs.iter_mut().find(|r| r.path == ctr).unwrap();
+    info.summary.created_unix = info.summary.created_unix.map(|t| t + 60);
+    h.run_steps(2);
+    run_until(&mut h, "the re-read", |app| app.workspace().ranking.run.as_ref().is_some_and(|s| s.value.is_some()));
+    let after = h.state().workspace().ranking.run.as_ref().unwrap().value.as_ref().unwrap().as_ref().unwrap().clone();
+    assert!(!Arc::ptr_eq(&before, &after), "read again");
+    assert_eq!(after.pages.len(), before.pages.len());
+    h.run_steps(5);
+    let again = h.state().workspace().ranking.run.as_ref().unwrap().value.as_ref().unwrap().as_ref().unwrap().clone();
+    assert!(Arc::ptr_eq(&after, &again), "no second re-read for the same scan");
 }
 
 #[test]

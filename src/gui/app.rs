@@ -60,7 +60,7 @@ struct Background {
     training: Option<crate::job::JobHandle>,
     file_dialog: Option<mpsc::Receiver<Option<PathBuf>>>,
     /// The Ranking panel's jobs (reading a CTR run, projecting interests).
-    ranking: crate::gui::ranking_data::RankingJobs,
+    ranking: crate::gui::ranking_jobs::RankingJobs,
 }
 
 /// The LumLab workbench window.

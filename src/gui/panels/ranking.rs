@@ -62,6 +62,8 @@ pub struct RankingPanel {
     page: Option<usize>,
     /// Index into the page's ads.
     ad: Option<usize>,
+    /// The run creation time a re-read was last asked for.
+    reloaded_for: Option<i64>,
 }
 
 impl Panel for RankingPanel {
@@ -102,7 +104,15 @@ impl Panel for RankingPanel {
                 });
                 return;
             }
-            Some(Some(Ok(run))) => Some(run.clone()),
+            Some(Some(Ok(run))) => {
+                // The folder was written again since it was read (a new flow run into it).
+                // Once per creation time, so files that disagree with the scan cannot loop.
+                if run.created_unix < info.summary.created_unix && self.reloaded_for != info.summary.created_unix {
+                    self.reloaded_for = info.summary.created_unix;
+                    cx.push(Command::LoadRanking(path));
+                }
+                Some(run.clone())
+            }
         };
         let Some(run) = run else {
             egui::CentralPanel::default_margins().show(ui, |ui| {
