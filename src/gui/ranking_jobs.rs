@@ -18,9 +18,13 @@ use crate::train::pretrain::{Net, open_trained};
 /// What a map job hands back: the table and model it used (for reuse) and the map.
 type MapOutcome = (Arc<InterestTable>, Option<Arc<LumModel>>, UserMap);
 
-/// Reopens the LUM run with the weights its interest table was read with.
-fn open_model(run: &Path, finetuned: bool) -> anyhow::Result<LumModel> {
-    let t = open_trained(run, None, false, &mut |_| {})?;
+/// Reopens the LUM run with the weights its interest table was read with, on `log` (the
+/// log loaded in the GUI) when it is the run's own, else on the log the run recorded.
+fn open_model(run: &Path, finetuned: bool, log: Option<&Path>) -> anyhow::Result<LumModel> {
+    let t = match log.map(|p| open_trained(run, Some(p), false, &mut |_| {})) {
+        Some(Ok(t)) => t,
+        _ => open_trained(run, None, false, &mut |_| {})?,
+    };
     let ft = run.join(FINETUNED_CHECKPOINT_FILE);
     if finetuned && ft.is_file() {
         // A clone of a VarMap shares its variables: loading into it updates the net.
@@ -47,7 +51,7 @@ fn read_probes(m: &LumModel, req: &MapRequest) -> anyhow::Result<Vec<(String, Ve
 }
 
 /// Computes one interest map, reading the table and the model unless cached for that run.
-fn compute_map(req: &MapRequest, cached: Option<(PathBuf, Arc<InterestTable>)>, model: Option<Arc<LumModel>>, data: Option<Arc<Dataset>>) -> Result<MapOutcome, String> {
+fn compute_map(req: &MapRequest, cached: Option<(PathBuf, Arc<InterestTable>)>, model: Option<Arc<LumModel>>, data: Option<(PathBuf, Arc<Dataset>)>) -> Result<MapOutcome, String> {
     let table = match cached.filter(|(p, _)| *p == req.lum_run) {
         Some((_, t)) => t,
         None => Arc::new(load_interest(&req.lum_run).map_err(|e| e.to_string())?),
@@ -56,7 +60,7 @@ fn compute_map(req: &MapRequest, cached: Option<(PathBuf, Arc<InterestTable>)>, 
     if !req.probes.is_empty() {
         let model = match model.filter(|m| m.run == req.lum_run) {
             Some(m) => Ok(m),
-            None => open_model(&req.lum_run, table.finetuned).map(Arc::new),
+            None => open_model(&req.lum_run, table.finetuned, data.as_ref().map(|(p, _)| p.as_path())).map(Arc::new),
         };
         match model.and_then(|m| read_probes(&m, req).map(|p| (m, p))) {
             Ok((m, p)) => {
@@ -66,7 +70,7 @@ fn compute_map(req: &MapRequest, cached: Option<(PathBuf, Arc<InterestTable>)>, 
             Err(e) => note = Some(format!("other queries not probed: {e:#}")),
         }
     }
-    let map = interest_map(&table, data.as_deref(), &req.user, MAP_SESSIONS, MAP_ITEMS, &req.highlight, &probes).map_err(|e| e.to_string())?;
+    let map = interest_map(&table, data.as_ref().map(|(_, d)| d.as_ref()), &req.user, MAP_SESSIONS, MAP_ITEMS, &req.highlight, &probes).map_err(|e| e.to_string())?;
     Ok((table, used, UserMap { map, note }))
 }
 
@@ -100,7 +104,7 @@ impl RankingJobs {
         }
         let cached = ws.ranking.table.clone();
         let model = ws.ranking.model.clone();
-        let data = ws.data.as_ref().map(|d| d.dataset.clone());
+        let data = ws.data.as_ref().map(|d| (d.path.clone(), d.dataset.clone()));
         ws.ranking.map = Some(Slot { key: req.clone(), value: None });
         let job = spawn_job("interest-map", waker, move |sink| {
             sink.progress(0.0, format!("projecting the interest vectors of {}", req.user));
@@ -175,7 +179,7 @@ pub fn preload_blocking(ws: &mut Workspace) {
     let first = run.query_rows("", QuerySort::default()).first().copied();
     let Some(page) = first.and_then(|q| run.default_page(q)) else { return };
     if let Some(req) = map_request(&run, page) {
-        let data = ws.data.as_ref().map(|d| d.dataset.clone());
+        let data = ws.data.as_ref().map(|d| (d.path.clone(), d.dataset.clone()));
         let result = compute_map(&req, None, None, data);
         let value = result.map(|(table, model, map)| {
             ws.ranking.table = Some((req.lum_run.clone(), table));
