@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::CtrConfig;
 use super::data::{CtrSamples, SplitInfo};
+use super::features::ExtraInputs;
 use crate::data::{Dataset, NONE};
 use crate::eval::{CtrReport, Metric, QueryRanking, RankingSummary};
 
@@ -83,6 +84,20 @@ pub struct SessionRanking {
     pub item_names: Vec<String>,
     #[serde(flatten)]
     pub ranking: QueryRanking,
+    /// The LUM features the +LUM model read for each ad, parallel to
+    /// `ranking.ads` (empty in files written before they were recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lum_features: Vec<AdLumFeatures>,
+}
+
+/// Why an ad may move under +LUM: the frozen LUM features of (user, query, ad).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdLumFeatures {
+    /// sim(o(u,q), e_t): cosine of the interest vector and the ad's LUM embedding.
+    pub sim: f32,
+    /// SimTier: share of the user's history items in each cosine tier of
+    /// cos(e_t, e_h), equal-width tiers on [-1, 1] (lowest first).
+    pub simtier: Vec<f32>,
 }
 
 /// One query's pages, averaged (pages with clicks only).
@@ -244,9 +259,33 @@ pub fn session_rankings(
                 .map(|&i| data.items.name(i).to_string())
                 .collect(),
             ranking,
+            lum_features: Vec::new(),
         });
     }
     Ok(out)
+}
+
+/// Fills every page's `lum_features` from `extra` (a +LUM model's inputs for
+/// all samples), reading its `sim` and `simtier[..]` columns; pages must come
+/// from [`session_rankings`] over the same `test`. Returns false (and leaves
+/// the pages alone) when `extra` lacks either feature.
+pub fn attach_lum_features(pages: &mut [SessionRanking], samples: &CtrSamples, test: &[usize], extra: &ExtraInputs) -> bool {
+    let sim_col = extra.columns.iter().position(|c| c == "sim");
+    let tiers: Vec<usize> = (0..extra.columns.len()).filter(|&c| extra.columns[c].starts_with("simtier[")).collect();
+    let Some(sim_col) = sim_col else { return false };
+    if tiers.is_empty() {
+        return false;
+    }
+    for (page, rows) in pages.iter_mut().zip(samples.sessions(test)) {
+        page.lum_features = rows
+            .iter()
+            .map(|&i| {
+                let row = extra.row(i);
+                AdLumFeatures { sim: row[sim_col], simtier: tiers.iter().map(|&c| row[c]).collect() }
+            })
+            .collect();
+    }
+    true
 }
 
 /// Averages pages per query; sorted by delta, largest gain first (ties by text).

@@ -200,6 +200,33 @@ fn exported_predictions_recompute_the_reported_metrics() {
         rows.len()
     );
     assert!(pages.iter().all(|p| p.item_names.len() == p.ranking.n_ads));
+    // Every ad carries the +LUM model's sim and SimTier inputs ("why it moved").
+    assert!(pages.iter().all(|p| p.lum_features.len() == p.ranking.n_ads));
+    for f in pages.iter().flat_map(|p| &p.lum_features) {
+        assert_eq!(f.simtier.len(), cfg.simtier_bins);
+        let total: f32 = f.simtier.iter().sum();
+        assert!(total.abs() < 1e-5 || (total - 1.0).abs() < 1e-4, "{total}");
+        assert!((-1.0001..=1.0001).contains(&f.sim));
+    }
+    // sim of one ad by hand: cosine of its impression's interest row and the item's row.
+    let p0 = &pages[0];
+    let imp = impression_rows(&d).unwrap();
+    let u0 = d.users.get(&p0.user).unwrap();
+    let k = imp
+        .iter()
+        .position(|&r| {
+            d.user_range(u0).contains(&r)
+                && d.time(r) == p0.timestamp
+                && d.items.name(d.item[r]) == p0.item_names[0]
+        })
+        .unwrap();
+    let dim = lum.dim;
+    let o = &lum.interest[k * dim..(k + 1) * dim];
+    let t = p0.ranking.ads[0].item as usize;
+    let e = &lum.item_emb[t * dim..(t + 1) * dim];
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let cos = o.iter().zip(e).map(|(a, b)| a * b).sum::<f32>() / (norm(o) * norm(e)).max(1e-12);
+    assert!((p0.lum_features[0].sim - cos).abs() < 1e-5, "{} vs {cos}", p0.lum_features[0].sim);
     // The report on disk is what was returned, and the run lists with its headline.
     // (JSON floats may differ in the last bit after parsing, so compare with a tolerance.)
     let on_disk: CtrResult = serde_json::from_value(run.read_report().unwrap().unwrap()).unwrap();

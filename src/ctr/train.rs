@@ -459,7 +459,16 @@ fn run_ctr(
     .with_context(|| format!("writing {}", run.path().join(PREDICTIONS_FILE).display()))?;
     let (mut ranking_model, mut ranking, mut per_query) = (None, None, Vec::new());
     if scores.len() > 1 {
-        let pages = report::session_rankings(data, &samples, &test, &scores[0].1, &scores[1].1)?;
+        let mut pages = report::session_rankings(data, &samples, &test, &scores[0].1, &scores[1].1)?;
+        // "Why it moved" in the Ranking panel: the compared model's sim and SimTier inputs.
+        if let Some(l) = lum {
+            let ours = extras.get(1).and_then(Option::as_ref);
+            if !ours.is_some_and(|e| report::attach_lum_features(&mut pages, &samples, &test, e)) {
+                let why = FeatureSet::parse("sim,simtier").map_err(anyhow::Error::msg)?;
+                let e = lum_inputs(&samples, l, &why, cfg);
+                report::attach_lum_features(&mut pages, &samples, &test, &e);
+            }
+        }
         report::write_ranking(&run.path().join(RANKING_FILE), &pages)
             .with_context(|| format!("writing {}", run.path().join(RANKING_FILE).display()))?;
         files.push(RANKING_FILE.to_string());

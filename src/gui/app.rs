@@ -65,6 +65,8 @@ struct Background {
     file_dialog: Option<mpsc::Receiver<Option<PathBuf>>>,
     /// A plot export waiting for its screenshot.
     plot_png: Option<mpsc::Receiver<Result<PathBuf, String>>>,
+    /// The Ranking panel's jobs (reading a CTR run, projecting interests).
+    ranking: crate::gui::ranking_jobs::RankingJobs,
 }
 
 /// The LumLab workbench window.
@@ -183,6 +185,7 @@ impl LumApp {
             || b.flow.is_some()
             || b.tokenizer.is_some()
             || b.attention.is_some()
+            || b.ranking.is_busy()
     }
 
     fn notify(&mut self, text: impl Into<String>, is_error: bool) {
@@ -240,6 +243,18 @@ impl LumApp {
             }
             Command::ComputeAttention { run, user, queries } => {
                 self.start_attention(run, user, queries)
+            }
+            Command::LoadRanking(path) => {
+                let started = self.background.ranking.load_run(&mut self.workspace, path, self.waker.clone());
+                if let Err(e) = started {
+                    self.notify(format!("could not read the ranking: {e}"), true);
+                }
+            }
+            Command::ComputeInterestMap(req) => {
+                let started = self.background.ranking.compute_map(&mut self.workspace, req, self.waker.clone());
+                if let Err(e) = started {
+                    self.notify(format!("could not project interests: {e}"), true);
+                }
             }
         }
     }
@@ -647,6 +662,7 @@ impl LumApp {
                 }
             }
         }
+        self.background.ranking.drain(&mut self.workspace, deadline);
         if let Some(job) = &mut self.background.export
             && let Some(result) = job.drain(deadline)
         {
@@ -716,6 +732,7 @@ impl LumApp {
                 },
             );
         }
+        jobs.extend(self.background.ranking.views());
         if let Some(live) = self.workspace.training.as_ref().filter(|t| t.is_active()) {
             let view = JobView {
                 name: live.label.clone(),

@@ -56,4 +56,8 @@ pub enum Command {
         user: u32,
         queries: Vec<String>,
     },
+    /// Read a CTR run's per-page rankings for the Ranking panel (a background job).
+    LoadRanking(PathBuf),
+    /// Project one user's interest vectors with item embeddings (a background job).
+    ComputeInterestMap(crate::gui::ranking_data::MapRequest),
 }

@@ -56,6 +56,7 @@ pub fn headless_workspace(data: Option<&Path>, run: Option<&Path>) -> anyhow::Re
         ws.selected_user = (loaded.stats.users > 0).then_some(0);
         ws.data = Some(loaded);
     }
+    crate::gui::ranking_jobs::preload_blocking(&mut ws);
     Ok(ws)
 }
 

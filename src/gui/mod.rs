@@ -16,6 +16,8 @@ pub mod mapping;
 pub mod native;
 pub mod panels;
 pub mod png;
+pub mod ranking_data;
+pub mod ranking_jobs;
 pub mod runs;
 pub mod theme;
 pub mod training;

@@ -208,6 +208,8 @@ pub struct Workspace {
     pub training: Option<LiveRun>,
     /// The last tokenizer run on the loaded data.
     pub tokens: Option<TokenizerRun>,
+    /// The Ranking panel's CTR run and interest map.
+    pub ranking: crate::gui::ranking_data::RankingState,
 }
 
 impl Workspace {
@@ -237,6 +239,7 @@ impl Workspace {
             flow: None,
             attention: None,
             attention_error: None,
+            ranking: Default::default(),
         }
     }
 

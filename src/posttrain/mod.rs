@@ -14,11 +14,13 @@ pub mod attention;
 pub mod extract;
 pub mod finetune;
 pub mod keys;
+pub mod projection;
 pub mod table;
 
 pub use extract::{ExtractOptions, ExtractStats, Extraction, SpeedUp, extract_grouped, extract_per_query, measure_speedup};
 pub use finetune::{FinetuneConfig, FinetuneReport};
 pub use keys::{SessionCounts, SessionKey, session_keys};
+pub use projection::{InterestMap, MapPoint, PointKind, ProjectionError, interest_map, probe_interests};
 pub use table::{InterestKey, InterestTable, load_interest};
 
 use crate::job::{CancelToken, JobEvent};

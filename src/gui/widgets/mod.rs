@@ -2,6 +2,7 @@
 //! stat cards, empty states, section headings and a dense table.
 
 pub mod heatmap;
+pub mod rank_lines;
 pub mod table;
 
 use egui::{
