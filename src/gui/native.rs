@@ -34,7 +34,11 @@ struct SelfShot {
     started: Instant,
     frames: u64,
     requested: bool,
-    result: Arc<Mutex<Option<Result<(), String>>>>,
+    /// When the first frame was drawn and when the data was loaded (from `started`).
+    first_frame: Option<Duration>,
+    ready_at: Option<Duration>,
+    /// Ok(timings line) once the PNG is saved.
+    result: Arc<Mutex<Option<Result<String, String>>>>,
 }
 
 /// LumApp plus the self-shot logic (kept out of LumApp so tests never see it).
@@ -53,6 +57,10 @@ impl eframe::App for NativeApp {
         let ready = !self.app.is_busy();
         if let Some(shot) = &mut self.shot {
             shot.frames += 1;
+            shot.first_frame.get_or_insert_with(|| shot.started.elapsed());
+            if ready && shot.ready_at.is_none() {
+                shot.ready_at = Some(shot.started.elapsed());
+            }
             let ctx = ui.ctx().clone();
             if !shot.requested
                 && ((ready && shot.frames >= SELF_SHOT_FRAME)
@@ -61,9 +69,15 @@ impl eframe::App for NativeApp {
                 shot.requested = true;
                 let path = shot.path.clone();
                 let result = shot.result.clone();
+                let ms = |d: Option<Duration>| d.map_or("–".to_string(), |d| format!("{} ms", d.as_millis()));
+                let timings = format!(
+                    "first frame after {}, data loaded after {} (from the window's creation call)",
+                    ms(shot.first_frame),
+                    ms(shot.ready_at)
+                );
                 let close_ctx = ctx.clone();
                 ctx.request_screenshot(move |image| {
-                    let saved = save_color_image(&image, &path);
+                    let saved = save_color_image(&image, &path).map(|()| timings);
                     if let Ok(mut slot) = result.lock() {
                         *slot = Some(saved);
                     }
@@ -105,6 +119,8 @@ pub fn run_native(opts: GuiOptions) -> anyhow::Result<()> {
         started: Instant::now(),
         frames: 0,
         requested: false,
+        first_frame: None,
+        ready_at: None,
         result: result.clone(),
     });
     let app_opts = AppOptions {
@@ -128,7 +144,7 @@ pub fn run_native(opts: GuiOptions) -> anyhow::Result<()> {
             .map_err(|_| anyhow::anyhow!("self-shot state poisoned"))?
             .take();
         match outcome {
-            Some(Ok(())) => {}
+            Some(Ok(timings)) => eprintln!("self-shot {}: {timings}", path.display()),
             Some(Err(e)) => anyhow::bail!("self-shot failed: {e}"),
             None => anyhow::bail!(
                 "the window closed before the self-shot of {} was taken",
