@@ -428,13 +428,7 @@ fn run_the_whole_flow_streams_stages_and_lands_runs() {
     pretrain.steps = 6;
     pretrain.eval_every = 3;
     pretrain.eval_users = 20;
-    let ctr = lumlab::ctr::CtrConfig {
-        emb_dim: 8,
-        history_len: 10,
-        mlp_hidden: 16,
-        attn_hidden: 8,
-        ..Default::default()
-    };
+    let ctr = lumlab::ctr::CtrConfig::tiny();
     h.state_mut()
         .set_flow_settings(lumlab::gui::app::FlowSettings { pretrain, ctr });
     h.run_steps(2);
@@ -953,14 +947,7 @@ mod ranking_fixture {
             eval_users: 20,
             ..lumlab::train::PretrainConfig::tiny()
         };
-        req.ctr = CtrConfig {
-            emb_dim: 8,
-            attn_hidden: 8,
-            mlp_hidden: 16,
-            history_len: 10,
-            batch_size: 64,
-            ..CtrConfig::default()
-        };
+        req.ctr = CtrConfig::tiny();
         lumlab::flow::run_flow(&req, &mut |_| {}, &lumlab::job::CancelToken::new()).unwrap();
         (data, out)
     }

@@ -205,6 +205,11 @@ impl Default for CtrConfig {
 pub struct ConfigError(pub String);
 
 impl CtrConfig {
+    /// Small, fast models for tests and demos (width 8, history 10).
+    pub fn tiny() -> Self {
+        Self { emb_dim: 8, attn_hidden: 8, mlp_hidden: 16, history_len: 10, batch_size: 64, ..Self::default() }
+    }
+
     /// Rejects settings no run can use, naming the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError(m));

@@ -33,14 +33,7 @@ fn world(
 
 /// Small, fast model settings.
 fn tiny_cfg() -> CtrConfig {
-    CtrConfig {
-        emb_dim: 8,
-        attn_hidden: 8,
-        mlp_hidden: 16,
-        history_len: 10,
-        batch_size: 64,
-        ..CtrConfig::default()
-    }
+    CtrConfig::tiny()
 }
 
 /// Trains into a fresh run folder under `dir`, collecting events.

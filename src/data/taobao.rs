@@ -266,21 +266,27 @@ fn split_points(file: &File, len: u64, parts: usize) -> std::io::Result<Vec<u64>
     Ok(bounds)
 }
 
-/// Digits of an unsigned id at `at` up to `stop`: (value, index of the stop byte).
+/// The run of decimal digits at `at`: (value, index after it); at most 18 digits
+/// (so it cannot overflow), at least one.
 #[inline]
-fn digits(bytes: &[u8], mut at: usize, stop: u8) -> Option<(u64, usize)> {
-    let start = at;
+fn digit_run(bytes: &[u8], at: usize) -> Option<(u64, usize)> {
+    let mut end = at;
     let mut v: u64 = 0;
-    while let Some(&b) = bytes.get(at) {
+    while let Some(&b) = bytes.get(end) {
         let d = b.wrapping_sub(b'0');
         if d > 9 {
             break;
         }
         v = v.wrapping_mul(10).wrapping_add(u64::from(d));
-        at += 1;
+        end += 1;
     }
-    let n = at - start;
-    (n > 0 && n <= 18 && bytes.get(at) == Some(&stop)).then_some((v, at))
+    (end > at && end - at <= 18).then_some((v, end))
+}
+
+/// Digits of an unsigned id at `at` followed by `stop`: (value, index of the stop byte).
+#[inline]
+fn digits(bytes: &[u8], at: usize, stop: u8) -> Option<(u64, usize)> {
+    digit_run(bytes, at).filter(|&(_, end)| bytes.get(end) == Some(&stop))
 }
 
 /// Parses the well-formed line starting at `at` (`u,i,c,behavior,ts` then `\n`, `\r\n`
@@ -303,20 +309,8 @@ fn fast_line(bytes: &[u8], at: usize, c: &mut Chunk) -> Option<usize> {
     } else {
         return None;
     };
-    let ts_at = at + 1 + len + 1;
-    let mut end = ts_at;
-    let mut ts: i64 = 0;
-    while let Some(&b) = bytes.get(end) {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        ts = ts.wrapping_mul(10).wrapping_add(i64::from(d));
-        end += 1;
-    }
-    if end == ts_at || end - ts_at > 18 {
-        return None;
-    }
+    let (ts, end) = digit_run(bytes, at + 1 + len + 1)?;
+    let ts = ts as i64;
     let next = match bytes.get(end) {
         None => end,
         Some(b'\n') => end + 1,
