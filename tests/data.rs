@@ -257,6 +257,17 @@ fn sample_world_is_deterministic_and_has_planted_structure() {
         if f[6] == "1" { p1 += p; n1 += 1.0 } else { p0 += p; n0 += 1.0 }
     }
     assert!(p1 / n1 > p0 / n0 + 0.1, "clicked mean p {} vs {}", p1 / n1, p0 / n0);
+    // The logit parts written beside p recompute it, and aff_long is the sum of its three parts.
+    let header: Vec<&str> = truth.lines().next().unwrap().split(',').collect();
+    assert_eq!(&header[7..], ["rel", "aff_long", "aff_short", "a_cat", "a_brand", "a_band"]);
+    let c = &cfg;
+    for line in truth.lines().skip(1) {
+        let f: Vec<f64> = line.split(',').skip(4).map(|v| v.parse().unwrap()).collect();
+        let (pos, p, rel, long, short) = (f[0], f[1], f[3], f[4], f[5]);
+        let z = c.b0 + c.b_rel * rel + c.b_long * long + c.b_short * short - c.b_pos * pos.ln();
+        assert!((1.0 / (1.0 + (-z).exp()) - p).abs() < 1e-3, "{line}");
+        assert!((f[6] + f[7] + f[8] - long).abs() < 1e-3, "{line}");
+    }
     // It loads as a native log with queries, scenarios, positions, labels and items.
     let (d, rep) = load(&a.path().join("behaviors.csv"), &opts()).unwrap();
     assert_eq!(rep.rows_skipped, 0);

@@ -162,7 +162,13 @@ pub struct CtrConfig {
     pub features: FeatureSet,
     /// Also train one model per feature alone (ablations), same budget.
     pub ablations: bool,
-    /// SimTier: number of equal-width tiers on [-1, 1].
+    /// SimTier: number of equal-width tiers on [-1, 1]. Twenty (width 0.1),
+    /// not ten: the LUM's item embeddings put 99% of same-category pairs at
+    /// cosine 0.91-1.0 but 5% of cross-category pairs at 0.8-0.9 (measured
+    /// on the sample world after the flow's pre-training), so a 0.2-wide top
+    /// tier mixes the target's own category with its neighbours. Chosen on a
+    /// second world (seed 43), 3 CTR seeds: +LUM AUC gain +0.0096 ± 0.0031
+    /// with 10 tiers, +0.0138 ± 0.0008 with 20, +0.0138 ± 0.0012 with 40.
     pub simtier_bins: usize,
     /// SimTier reads at most this many most recent history items before the
     /// impression; 0 = the whole history (the long sequence the LUM read).
@@ -191,7 +197,7 @@ impl Default for CtrConfig {
             max_position: 32,
             features: FeatureSet::all(),
             ablations: false,
-            simtier_bins: 10,
+            simtier_bins: 20,
             simtier_history: 0,
             device: "cpu".to_string(),
             log_every: 10,

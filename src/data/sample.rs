@@ -8,7 +8,10 @@
 //! diluted in the recent window by unrelated short-term intents, so a model
 //! that reads the long sequence (LUM) has information a recent-window CTR
 //! baseline lacks. The true click probability of every impression is written
-//! to `truth.csv`, which bounds every model (the oracle AUC).
+//! to `truth.csv`, which bounds every model (the oracle AUC), with the parts of
+//! its logit (`rel`, `aff_long`, `aff_short`, and `aff_long` split into
+//! `a_cat`, `a_brand`, `a_band`), so that one can measure how much of the
+//! click signal is long-term taste, and how much of it varies within a user.
 
 use crate::util::{Rng, atomic_write_with};
 use serde::{Deserialize, Serialize};
@@ -47,7 +50,12 @@ pub struct WorldConfig {
     pub popularity_sd: f64,
     /// Daily s.d. of the random walk of long-term category log-weights (drift).
     pub drift_sd: f64,
-    /// Ad search sessions per user (max).
+    /// Ad search sessions per user in the impression days: uniform on 1..=this.
+    /// Four, not two: with at most two, most users had a single result page in
+    /// the 2-day CTR test window, so GAUC(user) was per-page ranking, where the
+    /// long-term taste (mostly *which categories* a user clicks in) can barely
+    /// help; measured with the long-history sanity features on the 2000-user
+    /// world, 3 CTR seeds: GAUC(user) gain +0.005 ± 0.004 with two, +0.010 ± 0.003 with four.
     pub ad_sessions_max: u32,
     pub ads_per_session: usize,
     /// Share of a session's ads taken from the query's category.
@@ -85,7 +93,7 @@ impl Default for WorldConfig {
             price_boost: 1.0,
             popularity_sd: 1.0,
             drift_sd: 0.05,
-            ad_sessions_max: 2,
+            ad_sessions_max: 4,
             ads_per_session: 10,
             ads_on_topic: 0.6,
             b0: -3.6,
@@ -255,9 +263,13 @@ impl Taste {
     }
     /// aff_long in [0, 1]: category weight (relative to the top one), favourite brand, price band.
     fn affinity(&self, it: &Item) -> f64 {
+        self.affinity_parts(it).iter().sum()
+    }
+    /// The category, brand and price-band parts of aff_long.
+    fn affinity_parts(&self, it: &Item) -> [f64; 3] {
         let max = self.logw.iter().copied().fold(f64::MIN, f64::max);
         let cat = (self.logw[it.category] - max).exp();
-        0.45 * cat + 0.4 * (self.fav_brands.contains(&it.brand) as u8 as f64) + 0.15 * ((it.band == self.band) as u8 as f64)
+        [0.45 * cat, 0.4 * (self.fav_brands.contains(&it.brand) as u8 as f64), 0.15 * ((it.band == self.band) as u8 as f64)]
     }
 }
 
@@ -325,6 +337,9 @@ struct Event {
     position: u8,
     label: i8,
     p_click: f64,
+    /// The parts of the click logit (rel, aff_long, aff_short) and of aff_long
+    /// (category, brand, price band), written to truth.csv; impressions only.
+    parts: [f64; 6],
 }
 
 fn weighted_action(rng: &mut Rng) -> &'static str {
@@ -396,14 +411,16 @@ fn simulate_user(cfg: &WorldConfig, cat: &Catalogue, u: usize) -> Vec<Event> {
                     - cfg.b_pos * (pos as f64).ln();
                 let p = sigmoid(z);
                 let clicked = rng.chance(p);
-                events.push(Event { ts: t, item: it, action: "impression", query: Some(q), search: true, position: pos as u8, label: clicked as i8, p_click: p });
+                let ap = taste.affinity_parts(item);
+                let parts = [relevance(&cat.queries[q], item), taste.affinity(item), aff_short, ap[0], ap[1], ap[2]];
+                events.push(Event { ts: t, item: it, action: "impression", query: Some(q), search: true, position: pos as u8, label: clicked as i8, p_click: p, parts });
                 if clicked {
                     clicks.push((it, pos));
                 }
             }
             for (it, pos) in clicks {
                 t += 5 + rng.below(60) as i64;
-                events.push(Event { ts: t, item: it, action: "click", query: Some(q), search: true, position: pos as u8, label: -1, p_click: f64::NAN });
+                events.push(Event { ts: t, item: it, action: "click", query: Some(q), search: true, position: pos as u8, label: -1, p_click: f64::NAN, parts: [f64::NAN; 6] });
                 recent_cats.push(cat.items[it].category);
             }
             last_intent = Some(intent);
@@ -421,7 +438,7 @@ fn simulate_user(cfg: &WorldConfig, cat: &Catalogue, u: usize) -> Vec<Event> {
         for _ in 0..len {
             let want = query.and_then(|q| cat.queries[q].brand);
             let it = pick_item(cat, cfg, &taste, intent, want, &mut rng);
-            events.push(Event { ts: t, item: it, action: weighted_action(&mut rng), query, search, position: 0, label: -1, p_click: f64::NAN });
+            events.push(Event { ts: t, item: it, action: weighted_action(&mut rng), query, search, position: 0, label: -1, p_click: f64::NAN, parts: [f64::NAN; 6] });
             recent_cats.push(intent);
             t += 10 + rng.below(120) as i64;
         }
@@ -467,7 +484,7 @@ pub fn generate(cfg: &WorldConfig, out_dir: &Path, progress: Option<&dyn Fn(f32)
     let mut truth_buf = String::new();
     atomic_write_with(&beh_path, |w| {
         writeln!(w, "user_id,timestamp,item_id,action,query,scenario,position,label")?;
-        truth_buf.push_str("user_id,timestamp,item_id,query,position,p_click,label\n");
+        truth_buf.push_str("user_id,timestamp,item_id,query,position,p_click,label,rel,aff_long,aff_short,a_cat,a_brand,a_band\n");
         for batch_start in (0..cfg.users).step_by(BATCH_USERS) {
             let batch_end = (batch_start + BATCH_USERS).min(cfg.users);
             // Users are independent streams, so they can be simulated in parallel and written in order.
@@ -488,7 +505,8 @@ pub fn generate(cfg: &WorldConfig, out_dir: &Path, progress: Option<&dyn Fn(f32)
                                     let label = if e.label >= 0 { e.label.to_string() } else { String::new() };
                                     let _ = writeln!(beh, "{},{},{},{},{q},{scen},{pos},{label}", user_id(u), e.ts, item_id(e.item), e.action);
                                     if e.action == "impression" {
-                                        let _ = writeln!(truth, "{},{},{},{q},{},{:.6},{}", user_id(u), e.ts, item_id(e.item), e.position, e.p_click, e.label);
+                                        let [rel, long, short, pc, pb, pd] = e.parts;
+                                        let _ = writeln!(truth, "{},{},{},{q},{},{:.6},{},{rel:.4},{long:.4},{short:.4},{pc:.4},{pb:.4},{pd:.4}", user_id(u), e.ts, item_id(e.item), e.position, e.p_click, e.label);
                                         pl.push((e.p_click, e.label == 1));
                                     }
                                 }
