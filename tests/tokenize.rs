@@ -102,6 +102,7 @@ fn sample_world_streams_conditions_and_cache() {
         assert!(!hit);
         let (b, hit) = tokenize_cached(&data, &cfg, &fingerprint, &dir.path().join("tok")).unwrap();
         assert!(hit);
+        // Bit-exact, floats included (serde_json's float_roundtrip).
         assert_eq!(a, b);
         assert!(a.item_sub.is_valid(a.vocab.len()));
     }
