@@ -533,6 +533,25 @@ fn runs_panel_exports_the_curves_plot_as_png() {
 }
 
 #[test]
+fn train_panel_sets_the_flows_ctr_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ws, _) = loaded_workspace(dir.path(), None);
+    let mut h = Harness::builder()
+        .with_size([1280.0, 2400.0])
+        .build_eframe(move |cc| LumApp::from_workspace(&cc.egui_ctx, ws));
+    h.run_steps(2);
+    nav(&mut h, PanelId::Train);
+    assert!(!h.state().flow_settings().ctr.ablations);
+    for label in ["CTR history", "CTR width", "CTR epochs", "SimTier tiers", "test days"] {
+        assert!(h.query_by_label(label).is_some(), "{label} field");
+    }
+    h.get_by_label("ablations").click();
+    h.run_steps(2);
+    assert!(h.state().flow_settings().ctr.ablations, "the flow trains ablations now");
+    assert_eq!(h.state().flow_settings().ctr.history_len, lumlab::ctr::CtrConfig::default().history_len);
+}
+
+#[test]
 fn train_panel_runs_pauses_and_stops_real_pretraining_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let (ws, _) = loaded_workspace(dir.path(), None);

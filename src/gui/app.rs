@@ -158,6 +158,10 @@ impl LumApp {
     pub fn set_flow_settings(&mut self, settings: FlowSettings) {
         self.flow_settings = settings;
     }
+    /// What "Run the whole flow" trains.
+    pub fn flow_settings(&self) -> &FlowSettings {
+        &self.flow_settings
+    }
     /// The engine state the panels read.
     pub fn workspace(&self) -> &Workspace {
         &self.workspace
@@ -236,6 +240,7 @@ impl LumApp {
             Command::ResumeRun(path) => self.resume_run(path),
             Command::RunTokenizer(config) => self.start_tokenizer(config),
             Command::RunWholeFlow => self.start_flow(),
+            Command::SetFlowCtr(ctr) => self.flow_settings.ctr = ctr,
             Command::StopFlow => {
                 if let Some(job) = &self.background.flow {
                     job.stop();

@@ -41,6 +41,8 @@ pub enum Command {
     RunWholeFlow,
     /// Stop the running flow at its next check.
     StopFlow,
+    /// Use these CTR settings for "Run the whole flow".
+    SetFlowCtr(crate::ctr::CtrConfig),
     /// Tokenize the loaded log (a background job, cached by data fingerprint and config).
     RunTokenizer(TokenizerConfig),
     /// Pre-train on the loaded log into a new run folder (or resume a paused job).

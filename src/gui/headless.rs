@@ -154,8 +154,11 @@ pub fn render_panels_with(opts: &RenderOptions) -> anyhow::Result<Vec<PathBuf>> 
         };
         tokenize_workspace(&mut ws, &config).context("tokenizing for the Tokens panel")?;
     }
-    if opts.data.is_some() {
-        attention_workspace(&mut ws, 2).context("computing attention for the Attention panel")?;
+    if opts.data.is_some()
+        && let Err(e) = attention_workspace(&mut ws, 2)
+    {
+        // A run of another log, say: the panel shows why instead of the whole render failing.
+        ws.attention_error = Some(format!("{e:#}"));
     }
     render_workspace(ws, &opts.out_dir, opts.width, opts.height, opts.dark)
 }

@@ -17,6 +17,7 @@ use crate::gui::workspace::{PanelId, Workspace};
 use crate::job::LogLevel;
 use crate::model::Pooling;
 use crate::tokenize::ItemStrategy;
+use crate::ctr::CtrConfig;
 use crate::train::{ModelKind, PretrainConfig};
 
 /// Width of the right (event log) column.
@@ -83,6 +84,8 @@ fn model_help(m: ModelKind) -> &'static str {
 /// UI state of the Train panel.
 pub struct TrainPanel {
     config: PretrainConfig,
+    /// CTR settings of "Run the whole flow" (sent to the app when they change and are valid).
+    ctr: CtrConfig,
     smoothing: f32,
 }
 
@@ -90,6 +93,7 @@ impl Default for TrainPanel {
     fn default() -> Self {
         TrainPanel {
             config: PretrainConfig::default(),
+            ctr: CtrConfig::default(),
             smoothing: 0.6,
         }
     }
@@ -120,7 +124,12 @@ impl Panel for TrainPanel {
                 ui.separator();
                 egui::ScrollArea::vertical()
                     .id_salt("train_settings_scroll")
-                    .show(ui, |ui| self.settings_ui(ui, cx.workspace));
+                    .show(ui, |ui| {
+                        self.settings_ui(ui, cx.workspace);
+                        if let Some(ctr) = self.ctr_settings_ui(ui) {
+                            cx.push(Command::SetFlowCtr(ctr));
+                        }
+                    });
             });
         egui::Panel::right("train_log")
             .exact_size(LOG_WIDTH)
@@ -146,6 +155,62 @@ fn grid(ui: &mut Ui, id: &str, add: impl FnOnce(&mut Ui)) {
 }
 
 impl TrainPanel {
+    /// The CTR stage's settings (used by the Flow panel's "Run the whole flow");
+    /// returns them when a field changed and they are valid.
+    fn ctr_settings_ui(&mut self, ui: &mut Ui) -> Option<CtrConfig> {
+        let p = Palette::of(ui);
+        let c = &mut self.ctr;
+        let mut changed = false;
+        section(ui, "CTR stage (Run the whole flow)");
+        grid(ui, "train_ctr", |ui| {
+            let mut num = |ui: &mut Ui, name: &str, help: &str, v: &mut usize, max: usize| {
+                field(ui, name, help, |ui| {
+                    let r = ui.add(egui::DragValue::new(v).range(1..=max));
+                    changed |= r.changed();
+                    r
+                });
+            };
+            num(ui, "CTR history", "Recent behaviours the DIN attention of both CTR models reads (before each impression).", &mut c.history_len, 10_000);
+            num(ui, "CTR width", "Width of every id embedding of the CTR models (user, query, item, category, brand, position).", &mut c.emb_dim, 1024);
+            num(ui, "CTR attention width", "Hidden width of the DIN attention unit.", &mut c.attn_hidden, 1024);
+            num(ui, "CTR MLP width", "Width of the first MLP layer; the second is half of it.", &mut c.mlp_hidden, 4096);
+            num(ui, "CTR epochs", "Passes over the training impressions (one: sparse-id CTR models overfit from the second).", &mut c.epochs, 100);
+            num(ui, "CTR batch", "Impressions per optimisation step.", &mut c.batch_size, 1 << 16);
+            num(ui, "SimTier tiers", "Equal-width tiers of the SimTier histogram on [-1, 1].", &mut c.simtier_bins, 1000);
+            field(ui, "CTR learning rate", "AdamW learning rate of both CTR models.", |ui| {
+                let r = ui.add(egui::DragValue::new(&mut c.lr).range(1e-6..=1.0).speed(1e-4).max_decimals(5));
+                changed |= r.changed();
+                r
+            });
+            field(ui, "test days", "Impressions of the last this-many days are the test split; the rest train.", |ui| {
+                let r = ui.add(egui::DragValue::new(&mut c.test_days).range(0.01..=365.0).speed(0.1));
+                changed |= r.changed();
+                r
+            });
+            field(ui, "CTR seed", "Seeds initialisation and data order; both models share it.", |ui| {
+                let r = ui.add(egui::DragValue::new(&mut c.seed));
+                changed |= r.changed();
+                r
+            });
+            field(ui, "ablations", "Also train one +LUM model per feature alone, to show each feature's share.", |ui| {
+                let r = ui.checkbox(&mut c.ablations, "one model per feature");
+                changed |= r.changed();
+                r
+            });
+        });
+        let valid = c.validate();
+        if let Err(e) = &valid {
+            ui.label(RichText::new(format!("× {e}")).color(p.error));
+        }
+        ui.label(
+            RichText::new("Both CTR models (baseline and +LUM) use these; the LUM stays frozen.")
+                .size(theme::SMALL_SIZE)
+                .color(p.text_weak),
+        );
+        ui.add_space(GAP_L);
+        (changed && valid.is_ok()).then(|| c.clone())
+    }
+
     /// Presets and Start / Pause / Stop, pinned above the settings so they are always visible.
     fn actions_ui(&mut self, ui: &mut Ui, cx: &mut PanelCx<'_>) {
         let p = Palette::of(ui);
