@@ -434,14 +434,10 @@ impl CustomOp3 for LayerNormOp {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let d = gamma.elem_count();
         let g = grad.contiguous()?;
         // One flat output: [dx (N*d) | dgamma (d) | dbeta (d)], split below without copies.
         let flat = x.apply_op3_no_bwd(gamma, &g, &LayerNormBwd { eps: self.eps })?;
-        let n = x.elem_count();
-        let dx = flat.narrow(0, 0, n)?.reshape(x.shape())?;
-        let dgamma = flat.narrow(0, n, d)?.reshape(gamma.shape())?;
-        let dbeta = flat.narrow(0, n + d, d)?.reshape(gamma.shape())?;
+        let [dx, dgamma, dbeta] = split_flat(&flat, [x.shape(), gamma.shape(), gamma.shape()])?;
         Ok((Some(dx), Some(dgamma), Some(dbeta)))
     }
 }
@@ -577,9 +573,7 @@ impl CustomOp2 for BiasGelu {
     fn bwd(&self, x: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let g = grad.contiguous()?;
         let flat = x.apply_op3_no_bwd(b, &g, &BiasGeluBwd)?;
-        let n = x.elem_count();
-        let dx = flat.narrow(0, 0, n)?.reshape(x.shape())?;
-        let db = flat.narrow(0, n, b.elem_count())?.reshape(b.shape())?;
+        let [dx, db] = split_flat(&flat, [x.shape(), b.shape()])?;
         Ok((Some(dx), Some(db)))
     }
 }
@@ -811,9 +805,7 @@ impl CustomOp2 for SampledCe {
             candle_core::bail!("sampled CE backward without a forward");
         };
         let flat = grad.contiguous()?.apply_op1_no_bwd(&SampledCeBwd { scale: self.scale, probs })?;
-        let (n, k) = neg.dims2()?;
-        let dpos = flat.narrow(0, 0, n)?.reshape(pos.shape())?;
-        let dneg = flat.narrow(0, n, n * k)?.reshape((n, k))?;
+        let [dpos, dneg] = split_flat(&flat, [pos.shape(), neg.shape()])?;
         Ok((Some(dpos), Some(dneg)))
     }
 }
@@ -868,6 +860,19 @@ pub fn sampled_softmax_ce(pos: &Tensor, neg: &Tensor, targets: &Tensor, negative
     let logits = Tensor::cat(&[&(pos * scale)?.unsqueeze(1)?, &masked], 1)?;
     let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
     logp.narrow(1, 0, 1)?.squeeze(1)?.neg()
+}
+
+/// Splits a backward kernel's one flat output into consecutive gradients of the
+/// given shapes (narrowed views, no copies).
+pub(crate) fn split_flat<const N: usize>(flat: &Tensor, shapes: [&Shape; N]) -> Result<[Tensor; N]> {
+    let mut at = 0;
+    let mut out = Vec::with_capacity(N);
+    for shape in shapes {
+        let n = shape.elem_count();
+        out.push(flat.narrow(0, at, n)?.reshape(shape)?);
+        at += n;
+    }
+    out.try_into().map_err(|_| candle_core::Error::Msg("split_flat: wrong number of parts".into()))
 }
 
 #[cfg(test)]

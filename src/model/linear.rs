@@ -161,10 +161,7 @@ impl CustomOp3 for Linear {
 
     fn bwd(&self, x: &Tensor, w: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let flat = x.apply_op3_no_bwd(w, &grad.contiguous()?, &LinearBwd)?;
-        let (nx, nw) = (x.elem_count(), w.elem_count());
-        let dx = flat.narrow(0, 0, nx)?.reshape(x.shape())?;
-        let dw = flat.narrow(0, nx, nw)?.reshape(w.shape())?;
-        let db = flat.narrow(0, nx + nw, b.elem_count())?.reshape(b.shape())?;
+        let [dx, dw, db] = super::kernels::split_flat(&flat, [x.shape(), w.shape(), b.shape()])?;
         Ok((Some(dx), Some(dw), Some(db)))
     }
 }
@@ -245,10 +242,7 @@ impl CustomOp3 for LinearGelu {
             candle_core::bail!("linear-gelu backward without a forward");
         };
         let flat = x.apply_op3_no_bwd(w, &grad.contiguous()?, &LinearGeluBwd { pre })?;
-        let (nx, nw) = (x.elem_count(), w.elem_count());
-        let dx = flat.narrow(0, 0, nx)?.reshape(x.shape())?;
-        let dw = flat.narrow(0, nx, nw)?.reshape(w.shape())?;
-        let db = flat.narrow(0, nx + nw, b.elem_count())?.reshape(b.shape())?;
+        let [dx, dw, db] = super::kernels::split_flat(&flat, [x.shape(), w.shape(), b.shape()])?;
         Ok((Some(dx), Some(dw), Some(db)))
     }
 }
