@@ -173,6 +173,12 @@ pub struct CtrConfig {
     /// SimTier reads at most this many most recent history items before the
     /// impression; 0 = the whole history (the long sequence the LUM read).
     pub simtier_history: usize,
+    /// Whiten the LUM space (centre on the item mean, unit variance along every
+    /// principal direction of the item embeddings; see `ctr::whiten`) before
+    /// taking the cosines of `sim` and SimTier and the unit `interest` vector.
+    /// Without it the category dominates every cosine and SimTier cannot see
+    /// brand or price taste.
+    pub whiten: bool,
     /// `cpu`, `cuda`, `cuda:N`, `metal` or `auto` (CUDA/Metal need the cargo feature).
     pub device: String,
     /// A training-loss row goes to `metrics.jsonl` every this-many steps.
@@ -199,6 +205,7 @@ impl Default for CtrConfig {
             ablations: false,
             simtier_bins: 20,
             simtier_history: 0,
+            whiten: true,
             device: "cpu".to_string(),
             log_every: 10,
         }

@@ -7,6 +7,7 @@
 
 use super::config::{CtrConfig, FeatureSet, LumFeature};
 use super::data::CtrSamples;
+use super::whiten::Whitening;
 
 /// Norm below which a vector is treated as zero (its cosines are 0).
 const ZERO_NORM: f32 = 1e-12;
@@ -166,7 +167,9 @@ fn column_names(features: &FeatureSet, dim: usize, bins: usize) -> Vec<String> {
     cols
 }
 
-/// The +LUM model's inputs for every sample, in [`LumFeature::ALL`] order:
+/// The +LUM model's inputs for every sample, in [`LumFeature::ALL`] order,
+/// all taken in the whitened LUM space when `cfg.whiten` (the same affine map,
+/// fitted on the item embeddings, applied to o(u,q) and to every e_t):
 /// - `interest`: o(u,q) scaled to unit length (the LUM is trained with cosine
 ///   similarity, so only the direction carries meaning and the scale is ours
 ///   to choose; at unit length its entries sit on the scale of the id
@@ -187,8 +190,10 @@ pub fn lum_inputs(
 ) -> ExtraInputs {
     let dim = lum.dim;
     let bins = cfg.simtier_bins;
-    let interest = unit_rows(&lum.interest, dim);
-    let items = unit_rows(&lum.item_emb, dim);
+    let (interest, items) = match cfg.whiten.then(|| Whitening::fit(&lum.item_emb, dim)).flatten() {
+        Some(w) => (unit_rows(&w.apply(&lum.interest), dim), unit_rows(&w.apply(&lum.item_emb), dim)),
+        None => (unit_rows(&lum.interest, dim), unit_rows(&lum.item_emb, dim)),
+    };
     let columns = column_names(features, dim, bins);
     let width = columns.len();
     let n = samples.len();

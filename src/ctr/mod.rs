@@ -23,6 +23,7 @@ pub mod model;
 pub mod report;
 pub mod sanity;
 pub mod train;
+pub mod whiten;
 
 #[cfg(test)]
 mod tests;

@@ -217,9 +217,8 @@ fn exported_predictions_recompute_the_reported_metrics() {
     let o = &lum.interest[k * dim..(k + 1) * dim];
     let t = p0.ranking.ads[0].item as usize;
     let e = &lum.item_emb[t * dim..(t + 1) * dim];
-    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let cos = o.iter().zip(e).map(|(a, b)| a * b).sum::<f32>() / (norm(o) * norm(e)).max(1e-12);
-    assert!((p0.lum_features[0].sim - cos).abs() < 1e-5, "{} vs {cos}", p0.lum_features[0].sim);
+    let cos = whitened_cos(o, e, &lum.item_emb, dim);
+    assert!((p0.lum_features[0].sim as f64 - cos).abs() < 1e-4, "{} vs {cos}", p0.lum_features[0].sim);
     // The report on disk is what was returned, and the run lists with its headline.
     // (JSON floats may differ in the last bit after parsing, so compare with a tolerance.)
     let on_disk: CtrResult = serde_json::from_value(run.read_report().unwrap().unwrap()).unwrap();
@@ -432,8 +431,10 @@ fn lum_inputs_by_hand() {
     item_emb[2 * id("c")..2 * id("c") + 2].copy_from_slice(&[0.6, 0.8]);
     let lum = LumFeatures::new("hand", 2, vec![3.0, 4.0, 3.0, 4.0], item_emb);
     lum.validate(s.len(), s.n_items).unwrap();
+    // The raw LUM space (whitening has its own test below).
     let cfg = CtrConfig {
         simtier_bins: 4,
+        whiten: false,
         ..CtrConfig::default()
     };
     let e = features::lum_inputs(&s, &lum, &FeatureSet::all(), &cfg);
@@ -473,4 +474,95 @@ fn lum_inputs_by_hand() {
         (row[cx], row[1 - cx], row[2 + bp], row[2 + 1 - bp]),
         (0.5, 0.5, 0.5, 0.5)
     );
+}
+
+/// cos(x, y) in the whitened space, computed independently of `ctr::whiten`:
+/// (x-m)ᵀ A⁻¹ (y-m) / √(…) with A = covariance of `items` + ridge, solved by
+/// Gauss-Jordan elimination in f64.
+fn whitened_cos(x: &[f32], y: &[f32], items: &[f32], dim: usize) -> f64 {
+    let n = items.len() / dim;
+    let m: Vec<f64> = (0..dim).map(|j| items.chunks(dim).map(|r| r[j] as f64).sum::<f64>() / n as f64).collect();
+    let mut a = vec![vec![0f64; dim]; dim];
+    for r in items.chunks(dim) {
+        for i in 0..dim {
+            for j in 0..dim {
+                a[i][j] += (r[i] as f64 - m[i]) * (r[j] as f64 - m[j]) / n as f64;
+            }
+        }
+    }
+    let ridge = whiten::RIDGE * (0..dim).map(|i| a[i][i]).sum::<f64>() / dim as f64;
+    (0..dim).for_each(|i| a[i][i] += ridge);
+    // Solve A z = v for each v by Gauss-Jordan on an augmented copy.
+    let solve = |v: &[f64]| {
+        let mut g: Vec<Vec<f64>> = a.iter().zip(v).map(|(row, &b)| row.iter().copied().chain([b]).collect()).collect();
+        for c in 0..dim {
+            let p = (c..dim).max_by(|&i, &j| g[i][c].abs().total_cmp(&g[j][c].abs())).unwrap();
+            g.swap(c, p);
+            let piv = g[c][c];
+            g[c].iter_mut().for_each(|x| *x /= piv);
+            for r in 0..dim {
+                if r != c {
+                    let f = g[r][c];
+                    let pr = g[c].clone();
+                    g[r].iter_mut().zip(&pr).for_each(|(x, p)| *x -= f * p);
+                }
+            }
+        }
+        g.iter().map(|row| row[dim]).collect::<Vec<f64>>()
+    };
+    let xc: Vec<f64> = x.iter().zip(&m).map(|(&v, m)| v as f64 - m).collect();
+    let yc: Vec<f64> = y.iter().zip(&m).map(|(&v, m)| v as f64 - m).collect();
+    let q = |u: &[f64], v: &[f64]| u.iter().zip(solve(v)).map(|(a, b)| a * b).sum::<f64>();
+    q(&xc, &yc) / (q(&xc, &xc) * q(&yc, &yc)).sqrt()
+}
+
+#[test]
+fn whitened_lum_inputs_by_hand() {
+    // Four items in 3-d, one user whose history is all of them, one impression of each.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("log.csv");
+    std::fs::write(
+        &p,
+        "user_id,timestamp,item_id,action,query,label\nu1,1,a,click,,\nu1,2,b,click,,\nu1,3,c,click,,\nu1,4,d,click,,\n\
+         u1,10,a,impression,x,1\nu1,10,b,impression,x,0\nu1,10,c,impression,x,0\nu1,10,d,impression,x,1\n",
+    )
+    .unwrap();
+    let (d, _) = load(&p, &LoadOptions::default()).unwrap();
+    let s = CtrSamples::without_split(&d).unwrap();
+    let dim = 3;
+    // Anisotropic: the first axis dominates every raw cosine.
+    let rows = [[5.0, 0.2, 0.1], [5.2, -0.1, 0.3], [4.9, 0.3, -0.2], [5.1, -0.2, -0.1]];
+    let mut item_emb = vec![0f32; dim * d.n_items()];
+    for (name, r) in ["a", "b", "c", "d"].iter().zip(rows) {
+        let i = d.items.get(name).unwrap() as usize;
+        item_emb[i * dim..(i + 1) * dim].copy_from_slice(&r);
+    }
+    let interest: Vec<f32> = (0..s.len()).flat_map(|_| [5.0, 0.25, 0.0]).collect();
+    let lum = LumFeatures::new("hand", dim, interest, item_emb);
+    let bins = 10;
+    let cfg = CtrConfig { simtier_bins: bins, ..CtrConfig::default() };
+    assert!(cfg.whiten, "whitening is the default");
+    let e = features::lum_inputs(&s, &lum, &FeatureSet::all(), &cfg);
+    assert_eq!(e.width, dim + 1 + bins);
+    for i in 0..s.len() {
+        let row = e.row(i);
+        let t = s.item[i] as usize;
+        let et = &lum.item_emb[t * dim..(t + 1) * dim];
+        // interest: unit length in the whitened space.
+        let norm: f32 = row[..dim].iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5, "{norm}");
+        // sim: the whitened cosine.
+        let want = whitened_cos(&lum.interest[i * dim..(i + 1) * dim], et, &lum.item_emb, dim);
+        assert!((row[dim] as f64 - want).abs() < 1e-4, "sim {} vs {want}", row[dim]);
+        // SimTier: the whitened cosines to the four history items, binned by hand.
+        let mut tiers = vec![0f32; bins];
+        for h in &s.full_history(i).to_vec() {
+            let eh = &lum.item_emb[*h as usize * dim..(*h as usize + 1) * dim];
+            let c = whitened_cos(et, eh, &lum.item_emb, dim);
+            tiers[(((c + 1.0) / 2.0 * bins as f64).floor() as usize).min(bins - 1)] += 0.25;
+        }
+        assert_eq!(&row[dim + 1..], &tiers[..], "target {t}");
+        // Raw cosines would all sit in the top tier; whitened ones spread.
+        assert!(tiers[bins - 1] < 1.0);
+    }
 }
