@@ -173,11 +173,10 @@ pub struct CtrConfig {
     /// SimTier reads at most this many most recent history items before the
     /// impression; 0 = the whole history (the long sequence the LUM read).
     pub simtier_history: usize,
-    /// Whiten the LUM space (centre on the item mean, unit variance along every
-    /// principal direction of the item embeddings; see `ctr::whiten`) before
-    /// taking the cosines of `sim` and SimTier and the unit `interest` vector.
-    /// Without it the category dominates every cosine and SimTier cannot see
-    /// brand or price taste.
+    /// Whiten the item embeddings (centre on the item mean, unit variance along
+    /// every principal direction; see `ctr::whiten`) before SimTier's
+    /// item-to-item cosines. Without it the category dominates every cosine
+    /// and SimTier cannot see brand or price taste.
     pub whiten: bool,
     /// `cpu`, `cuda`, `cuda:N`, `metal` or `auto` (CUDA/Metal need the cargo feature).
     pub device: String,

@@ -167,9 +167,7 @@ fn column_names(features: &FeatureSet, dim: usize, bins: usize) -> Vec<String> {
     cols
 }
 
-/// The +LUM model's inputs for every sample, in [`LumFeature::ALL`] order,
-/// all taken in the whitened LUM space when `cfg.whiten` (the same affine map,
-/// fitted on the item embeddings, applied to o(u,q) and to every e_t):
+/// The +LUM model's inputs for every sample, in [`LumFeature::ALL`] order:
 /// - `interest`: o(u,q) scaled to unit length (the LUM is trained with cosine
 ///   similarity, so only the direction carries meaning and the scale is ours
 ///   to choose; at unit length its entries sit on the scale of the id
@@ -180,6 +178,10 @@ fn column_names(features: &FeatureSet, dim: usize, bins: usize) -> Vec<String> {
 ///   `cfg.simtier_bins` equal-width tiers on [-1, 1], divided by the number of
 ///   history items (all zero for an empty history). The history is the whole
 ///   sequence before the impression, or its last `cfg.simtier_history` items.
+///   With `cfg.whiten` these item-to-item cosines are taken after whitening
+///   the item embeddings ([`Whitening`]); `interest` and `sim` always use the
+///   LUM's own space (whitening by the items' statistics measured as noise on
+///   o(u,q): its correlation with query relevance fell from 0.87 to 0.09).
 ///
 /// `lum` must have passed [`LumFeatures::validate`] for these samples.
 pub fn lum_inputs(
@@ -190,9 +192,13 @@ pub fn lum_inputs(
 ) -> ExtraInputs {
     let dim = lum.dim;
     let bins = cfg.simtier_bins;
-    let (interest, items) = match cfg.whiten.then(|| Whitening::fit(&lum.item_emb, dim)).flatten() {
-        Some(w) => (unit_rows(&w.apply(&lum.interest), dim), unit_rows(&w.apply(&lum.item_emb), dim)),
-        None => (unit_rows(&lum.interest, dim), unit_rows(&lum.item_emb, dim)),
+    let interest = unit_rows(&lum.interest, dim);
+    let items = unit_rows(&lum.item_emb, dim);
+    // Item-to-item cosines (SimTier) in the whitened item space; o(u,q) is not
+    // an item embedding, so sim stays the LUM's own score (raw cosine).
+    let tier_items = match cfg.whiten.then(|| Whitening::fit(&lum.item_emb, dim)).flatten() {
+        Some(w) => unit_rows(&w.apply(&lum.item_emb), dim),
+        None => items.clone(),
     };
     let columns = column_names(features, dim, bins);
     let width = columns.len();
@@ -219,8 +225,9 @@ pub fn lum_inputs(
                         samples.recent_history(i, cfg.simtier_history)
                     };
                     let tiers = &mut row[col..col + bins];
+                    let et = &tier_items[t * dim..(t + 1) * dim];
                     for &h in hist {
-                        let eh = &items[h as usize * dim..(h as usize + 1) * dim];
+                        let eh = &tier_items[h as usize * dim..(h as usize + 1) * dim];
                         tiers[simtier_bin(dot(et, eh), bins)] += 1.0;
                     }
                     if !hist.is_empty() {

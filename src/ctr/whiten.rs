@@ -55,7 +55,7 @@ impl Whitening {
         }
         let trace: f64 = (0..dim).map(|i| cov[i * dim + i]).sum::<f64>() / n as f64;
         let ridge = RIDGE * trace / dim as f64;
-        if !(ridge > 0.0) {
+        if ridge.is_nan() || ridge <= 0.0 {
             return None;
         }
         for i in 0..dim {
@@ -76,10 +76,8 @@ impl Whitening {
         for (r, o) in rows.chunks(d).zip(out.chunks_mut(d)) {
             // Forward substitution: L z = x - mean.
             for i in 0..d {
-                let mut s = r[i] as f64 - self.mean[i];
-                for j in 0..i {
-                    s -= self.chol[i * d + j] * z[j];
-                }
+                let row = &self.chol[i * d..i * d + i];
+                let s = r[i] as f64 - self.mean[i] - row.iter().zip(&z[..i]).map(|(l, z)| l * z).sum::<f64>();
                 z[i] = s / self.chol[i * d + i];
             }
             o.iter_mut().zip(&z).for_each(|(o, &v)| *o = v as f32);
@@ -96,7 +94,7 @@ fn cholesky(a: &[f64], dim: usize) -> Option<Vec<f64>> {
         for j in 0..=i {
             let s = a[i * dim + j] - (0..j).map(|k| l[i * dim + k] * l[j * dim + k]).sum::<f64>();
             if i == j {
-                if !(s > 0.0) {
+                if s.is_nan() || s <= 0.0 {
                     return None;
                 }
                 l[i * dim + i] = s.sqrt();
