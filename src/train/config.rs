@@ -137,8 +137,25 @@ impl PretrainConfig {
     }
 
     /// The budget of `lumlab flow`: a few minutes on a 2-core CPU for the bundled sample world.
+    ///
+    /// Items are tokenized by `attributes` (category, brand, price bucket, title
+    /// words), not semantic ids: the flow ends in CTR, and SimTier needs item
+    /// embeddings that tell brands apart. Measured on the sample world, flow
+    /// seeds 1-3: +LUM GAUC(user) gain +0.0050 ± 0.0031 with attributes vs
+    /// +0.0017 ± 0.0012 with semantic ids (retrieval HR@10 is about the same).
+    /// Items without attributes fall back to id tokens.
     pub fn flow() -> Self {
-        Self { max_behaviors: 64, batch_size: 48, steps: 240, warmup_steps: 20, eval_every: 60, eval_users: 300, checkpoint_every: 60, ..Self::default() }
+        Self {
+            strategy: ItemStrategy::Attributes,
+            max_behaviors: 64,
+            batch_size: 48,
+            steps: 240,
+            warmup_steps: 20,
+            eval_every: 60,
+            eval_users: 300,
+            checkpoint_every: 60,
+            ..Self::default()
+        }
     }
 
     /// Checks settings before any work, naming the key at fault.
