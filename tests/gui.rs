@@ -548,6 +548,10 @@ fn train_panel_sets_the_flows_ctr_settings() {
     h.get_by_label("ablations").click();
     h.run_steps(2);
     assert!(h.state().flow_settings().ctr.ablations, "the flow trains ablations now");
+    assert!(h.state().flow_settings().ctr.whiten);
+    h.get_by_label("SimTier space").click();
+    h.run_steps(2);
+    assert!(!h.state().flow_settings().ctr.whiten, "SimTier on raw cosines now");
     assert_eq!(h.state().flow_settings().ctr.history_len, lumlab::ctr::CtrConfig::default().history_len);
 }
 

@@ -192,6 +192,11 @@ impl TrainPanel {
                 changed |= r.changed();
                 r
             });
+            field(ui, "SimTier space", "Whiten the LUM item embeddings before SimTier's cosines (centre, unit variance per principal direction); raw cosines put a whole category at 0.95-1.0 and hide brand and price taste.", |ui| {
+                let r = ui.checkbox(&mut c.whiten, "whitened");
+                changed |= r.changed();
+                r
+            });
             field(ui, "ablations", "Also train one +LUM model per feature alone, to show each feature's share.", |ui| {
                 let r = ui.checkbox(&mut c.ablations, "one model per feature");
                 changed |= r.changed();
