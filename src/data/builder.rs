@@ -2,7 +2,8 @@
 //!
 //! Rows arrive in file order; `finish` groups them by user with a counting
 //! sort (stable) and then sorts each user's rows by time with a stable sort, so
-//! equal timestamps keep their file order.
+//! equal timestamps keep their file order. A parser that has already grouped
+//! and sorted its rows (the Taobao fast path) hands them over whole instead.
 
 use super::{Dataset, DataError, Format, Interner, ItemTable, NONE, StrPool};
 use std::path::{Path, PathBuf};
@@ -60,6 +61,17 @@ pub struct Builder {
     pub item_table: ItemTable,
     /// Item titles by item id (moved into a pooled buffer by `finish`).
     pub titles: Vec<String>,
+    /// Rows already grouped by user and sorted by time (replaces the columns above).
+    sorted: Option<Sorted>,
+}
+
+/// The core columns of a [`Dataset`], already in its order.
+struct Sorted {
+    user_offsets: Vec<u32>,
+    base_ts: i64,
+    ts: Vec<u32>,
+    item: Vec<u32>,
+    action: Vec<u8>,
 }
 
 /// One parsed row (ids already interned).
@@ -95,11 +107,11 @@ impl Builder {
     }
 
     pub fn len(&self) -> usize {
-        self.user.len()
+        self.sorted.as_ref().map_or(self.user.len(), |s| s.item.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.user.is_empty()
+        self.len() == 0
     }
 
     /// Appends a row; optional columns are stored only if the log has them.
@@ -128,14 +140,62 @@ impl Builder {
     /// Takes whole core columns at once (the parallel Taobao path; the log has no
     /// optional columns). Rows pushed before are replaced.
     pub fn set_core(&mut self, user: Vec<u32>, millis: Vec<i64>, item: Vec<u32>, action: Vec<u8>) {
+        self.sorted = None;
         self.user = user;
         self.millis = millis;
         self.item = item;
         self.action = action;
     }
 
+    /// Takes core columns already in the Dataset's order: user `u`'s rows are
+    /// `user_offsets[u]..user_offsets[u + 1]`, sorted by time (stable), with times in
+    /// seconds since `base_ts`. The log has no optional columns; rows pushed before
+    /// are replaced.
+    pub fn set_sorted(&mut self, user_offsets: Vec<u32>, base_ts: i64, ts: Vec<u32>, item: Vec<u32>, action: Vec<u8>) {
+        self.set_core(Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        (self.has_query, self.has_scenario, self.has_position, self.has_label, self.has_rating) = (false, false, false, false, false);
+        (self.query, self.scenario, self.position, self.label, self.rating) = Default::default();
+        self.sorted = Some(Sorted { user_offsets, base_ts, ts, item, action });
+    }
+
     /// Sorts (stable, by user then time) and compacts into a Dataset.
     pub fn finish(mut self, format: Format, path: &Path) -> Result<Dataset, DataError> {
+        let core = match self.sorted.take() {
+            Some(s) => s,
+            None => self.sort_core(path)?,
+        };
+        let n_items = self.items.len();
+        let mut table = std::mem::take(&mut self.item_table);
+        table.titles = StrPool::new();
+        for i in 0..n_items {
+            table.titles.push(self.titles.get(i).map(String::as_str).unwrap_or(""));
+        }
+        table.category.resize(n_items, NONE);
+        table.brand.resize(n_items, NONE);
+        table.price.resize(n_items, f32::NAN);
+        table.described.resize(n_items, false);
+        Ok(Dataset {
+            format,
+            user_offsets: core.user_offsets,
+            base_ts: core.base_ts,
+            ts: core.ts,
+            item: core.item,
+            action: core.action,
+            query: self.query,
+            scenario: self.scenario,
+            position: self.position,
+            label: self.label,
+            rating: self.rating,
+            users: self.users,
+            items: self.items,
+            queries: self.queries,
+            item_table: table,
+        })
+    }
+
+    /// Groups the rows by user (stable counting sort) and sorts each user's rows by
+    /// time (stable); gathers every column into that order.
+    fn sort_core(&mut self, path: &Path) -> Result<Sorted, DataError> {
         let n = self.user.len();
         let n_users = self.users.len();
         // Counting sort by user: stable, O(n).
@@ -175,33 +235,13 @@ impl Builder {
         }
         let ts: Vec<u32> = perm.iter().map(|&r| (self.millis[r as usize].div_euclid(1000) - base_ts) as u32).collect();
         self.millis = Vec::new();
-        let n_items = self.items.len();
-        let mut table = std::mem::take(&mut self.item_table);
-        table.titles = StrPool::new();
-        for i in 0..n_items {
-            table.titles.push(self.titles.get(i).map(String::as_str).unwrap_or(""));
-        }
-        table.category.resize(n_items, NONE);
-        table.brand.resize(n_items, NONE);
-        table.price.resize(n_items, f32::NAN);
-        table.described.resize(n_items, false);
-        Ok(Dataset {
-            format,
-            user_offsets: offsets,
-            base_ts,
-            ts,
-            item: gather(&self.item, &perm),
-            action: gather(&self.action, &perm),
-            query: if self.has_query { gather(&self.query, &perm) } else { Vec::new() },
-            scenario: if self.has_scenario { gather(&self.scenario, &perm) } else { Vec::new() },
-            position: if self.has_position { gather(&self.position, &perm) } else { Vec::new() },
-            label: if self.has_label { gather(&self.label, &perm) } else { Vec::new() },
-            rating: if self.has_rating { gather(&self.rating, &perm) } else { Vec::new() },
-            users: self.users,
-            items: self.items,
-            queries: self.queries,
-            item_table: table,
-        })
+        // Optional columns are gathered in place of the file-order ones (empty when absent).
+        self.query = if self.has_query { gather(&self.query, &perm) } else { Vec::new() };
+        self.scenario = if self.has_scenario { gather(&self.scenario, &perm) } else { Vec::new() };
+        self.position = if self.has_position { gather(&self.position, &perm) } else { Vec::new() };
+        self.label = if self.has_label { gather(&self.label, &perm) } else { Vec::new() };
+        self.rating = if self.has_rating { gather(&self.rating, &perm) } else { Vec::new() };
+        Ok(Sorted { user_offsets: offsets, base_ts, ts, item: gather(&self.item, &perm), action: gather(&self.action, &perm) })
     }
 }
 

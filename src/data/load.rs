@@ -126,14 +126,27 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
     let (beside, fallback) = cache::cache_paths(path);
     if opts.use_cache {
         for p in [&beside, &fallback] {
-            if let Ok(bytes) = std::fs::read(p) {
-                if let Ok((d, mut report)) = cache::decode(&bytes, key) {
-                    report.from_cache = true;
-                    if let Some(cb) = progress {
-                        cb(1.0);
+            // Mapped when possible: decoding copies the columns out once, without first
+            // copying the whole file into a fresh buffer.
+            let Ok(f) = std::fs::File::open(p) else { continue };
+            let mapped = crate::util::mapped::Mapped::new(&f);
+            let read;
+            let bytes: &[u8] = match &mapped {
+                Some(m) => m,
+                None => match std::fs::read(p) {
+                    Ok(b) => {
+                        read = b;
+                        &read
                     }
-                    return Ok((d, report));
+                    Err(_) => continue,
+                },
+            };
+            if let Ok((d, mut report)) = cache::decode(bytes, key) {
+                report.from_cache = true;
+                if let Some(cb) = progress {
+                    cb(1.0);
                 }
+                return Ok((d, report));
             }
         }
     }
@@ -201,8 +214,12 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
         first_errors.extend(ib.examples);
         first_errors.truncate(super::builder::MAX_EXAMPLES);
     }
+    // Stops at a user's second chosen behaviour: one look per user on logs without impressions.
     let single = (0..d.n_users() as u32)
-        .filter(|&u| d.user_range(u).filter(|&r| !d.is_impression(r)).count() == 1)
+        .filter(|&u| {
+            let mut chosen = d.user_range(u).filter(|&r| !d.is_impression(r));
+            chosen.next().is_some() && chosen.next().is_none()
+        })
         .count() as u64;
     if single > 0 {
         notes.push(format!("{single} users have a single behaviour and cannot be evaluated leave-one-out"));

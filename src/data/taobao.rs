@@ -8,14 +8,24 @@
 use std::fs::File;
 use std::path::Path;
 
+use rayon::prelude::*;
+use xxhash_rust::xxh3::xxh3_64;
+
 use super::builder::{BadRows, Builder};
 use super::formats::truncate;
 use super::parse::Progress;
 use super::{Action, DataError, NONE};
 use crate::util::FxHashMap;
+use crate::util::mapped::Mapped;
 
 /// Bytes read at a time by each parser thread.
 const READ_PIECE: usize = 4 << 20;
+/// Rows expected per byte of file when sizing the general path's columns (real lines are ~33 bytes).
+const BYTES_PER_ROW_GUESS: usize = 30;
+/// The mapped column parser cuts the file into pieces of at least this many bytes ...
+const MIN_PIECE: usize = 1 << 20;
+/// ... and about this many per thread, so that a busy core delays only a small piece.
+const PIECES_PER_THREAD: usize = 4;
 /// Direct-address tables are used up to this many slots (4 bytes each) ...
 const DIRECT_MAX_SLOTS: u64 = 1 << 26;
 /// ... and only when they hold at most this many slots per row (sparse huge ids use a map).
@@ -75,7 +85,32 @@ impl Ids {
     }
 }
 
-/// Parsed fields of one chunk (raw numeric ids, not yet interned).
+/// One parsed row: raw numeric ids, the action byte, seconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Fields {
+    user: u64,
+    item: u64,
+    cat: u64,
+    action: u8,
+    ts: i64,
+}
+
+/// Line count and bad lines of a parsed range.
+#[derive(Default)]
+struct Tally {
+    /// (line number within the range, 1-based; reason)
+    errors: Vec<(u64, String)>,
+    lines: u64,
+}
+
+/// Where parsed rows go.
+trait Sink {
+    /// Stores a row; false when it does not fit this sink's layout (the parse stops).
+    fn put(&mut self, f: Fields) -> bool;
+    fn tally(&mut self) -> &mut Tally;
+}
+
+/// Parsed fields of one chunk (raw numeric ids, not yet interned), any width.
 #[derive(Default)]
 struct Chunk {
     user: Ids,
@@ -85,9 +120,36 @@ struct Chunk {
     secs: Vec<i64>,
     /// Largest id of each column (for the direct-address tables).
     max: [u64; 3],
-    /// (line number within the chunk, 1-based; reason)
-    errors: Vec<(u64, String)>,
-    lines: u64,
+    tally: Tally,
+}
+
+impl Chunk {
+    fn with_capacity(rows: usize) -> Self {
+        Chunk {
+            user: Ids::with_capacity(rows),
+            item: Ids::with_capacity(rows),
+            cat: Ids::with_capacity(rows),
+            action: Vec::with_capacity(rows),
+            secs: Vec::with_capacity(rows),
+            ..Default::default()
+        }
+    }
+}
+
+impl Sink for Chunk {
+    #[inline]
+    fn put(&mut self, f: Fields) -> bool {
+        self.user.push(f.user);
+        self.item.push(f.item);
+        self.cat.push(f.cat);
+        self.action.push(f.action);
+        self.secs.push(f.ts);
+        self.max = [self.max[0].max(f.user), self.max[1].max(f.item), self.max[2].max(f.cat)];
+        true
+    }
+    fn tally(&mut self) -> &mut Tally {
+        &mut self.tally
+    }
 }
 
 fn parse_u64(f: &[u8]) -> Option<u64> {
@@ -112,7 +174,8 @@ fn parse_i64(f: &[u8]) -> Option<i64> {
     }
 }
 
-fn line_into(line: &[u8], c: &mut Chunk) -> Result<(), String> {
+/// The careful parser of one line (no line end), with the reason when it is bad.
+fn parse_fields(line: &[u8]) -> Result<Fields, String> {
     let mut f = [&b""[..]; 5];
     let mut n = 0;
     for part in line.split(|&b| b == b',') {
@@ -138,22 +201,20 @@ fn line_into(line: &[u8], c: &mut Chunk) -> Result<(), String> {
         other => return Err(reject(format!("unknown behavior `{}`", truncate(&String::from_utf8_lossy(other), 30)))),
     };
     let ts = parse_i64(f[4]).ok_or_else(|| reject(format!("timestamp `{}` is not an integer", truncate(&String::from_utf8_lossy(f[4]), 30))))?;
-    c.user.push(user);
-    c.item.push(item);
-    c.cat.push(cat);
-    c.action.push(action as u8);
-    c.secs.push(ts);
-    c.max = [c.max[0].max(user), c.max[1].max(item), c.max[2].max(cat)];
-    Ok(())
+    Ok(Fields { user, item, cat, action: action as u8, ts })
 }
 
-/// Parses whole lines (`bytes` ends at a line end or the end of the file) into `c`.
-fn parse_lines(bytes: &[u8], c: &mut Chunk) {
+/// Parses whole lines (`bytes` ends at a line end or the end of the file) into `sink`;
+/// false when the sink refused a row (the rest is not parsed).
+fn parse_lines<S: Sink>(bytes: &[u8], sink: &mut S) -> bool {
     let mut at = 0;
     while at < bytes.len() {
-        c.lines += 1;
+        sink.tally().lines += 1;
         // One pass over a well-formed line; anything unusual takes the careful path.
-        if let Some(next) = fast_line(bytes, at, c) {
+        if let Some((f, next)) = fast_line(bytes, at) {
+            if !sink.put(f) {
+                return false;
+            }
             at = next;
             continue;
         }
@@ -164,10 +225,20 @@ fn parse_lines(bytes: &[u8], c: &mut Chunk) {
         if line.is_empty() {
             continue;
         }
-        if let Err(e) = line_into(line, c) {
-            c.errors.push((c.lines, e));
+        match parse_fields(line) {
+            Ok(f) => {
+                if !sink.put(f) {
+                    return false;
+                }
+            }
+            Err(e) => {
+                let t = sink.tally();
+                let line = t.lines;
+                t.errors.push((line, e));
+            }
         }
     }
+    true
 }
 
 /// Reads `buf.len()` bytes (fewer at the end of the file) at `pos`.
@@ -210,13 +281,7 @@ fn parse_range(file: &File, start: u64, end: u64) -> std::io::Result<Chunk> {
 
 /// [`parse_range`] reading `piece` bytes at a time.
 fn parse_range_by(file: &File, start: u64, end: u64, piece: usize) -> std::io::Result<Chunk> {
-    let mut c = Chunk::default();
-    let est = ((end - start) / 30) as usize;
-    c.user = Ids::with_capacity(est);
-    c.item = Ids::with_capacity(est);
-    c.cat = Ids::with_capacity(est);
-    c.action.reserve(est);
-    c.secs.reserve(est);
+    let mut c = Chunk::with_capacity(((end - start) as usize) / BYTES_PER_ROW_GUESS);
     let mut buf = vec![0u8; piece.max(1)];
     let (mut pos, mut carry) = (start, 0usize);
     while pos < end || carry > 0 {
@@ -266,6 +331,309 @@ fn split_points(file: &File, len: u64, parts: usize) -> std::io::Result<Vec<u64>
     Ok(bounds)
 }
 
+/// Offsets splitting `bytes` into at most `parts` ranges that start at line starts.
+fn split_bytes(bytes: &[u8], parts: usize) -> Vec<usize> {
+    let len = bytes.len();
+    let mut bounds = vec![0usize];
+    for t in 1..parts.max(1) {
+        let at = (len * t / parts).max(*bounds.last().unwrap_or(&0));
+        let found = bytes[at..].iter().position(|&b| b == b'\n').map_or(len, |i| at + i + 1);
+        if found > *bounds.last().unwrap_or(&0) && found < len {
+            bounds.push(found);
+        }
+    }
+    bounds.push(len);
+    bounds.dedup();
+    bounds
+}
+
+/// Lines starting in `bytes` (which starts at a line start): its newlines, plus an
+/// unterminated last line. An upper bound on the rows it holds.
+fn count_lines(bytes: &[u8]) -> usize {
+    // Block sums of 0/1 bytes vectorise well; one byte at a time does not.
+    let newlines: usize = bytes.chunks(1 << 12).map(|c| c.iter().map(|&b| u32::from(b == b'\n')).sum::<u32>() as usize).sum();
+    newlines + usize::from(bytes.last().is_some_and(|&b| b != b'\n'))
+}
+
+/// The first `n` elements of `*rest`, leaving the others in `*rest`.
+fn take_front<'a, T>(rest: &mut &'a mut [T], n: usize) -> &'a mut [T] {
+    let (front, back) = std::mem::take(rest).split_at_mut(n);
+    *rest = back;
+    front
+}
+
+/// The columns of the mapped parser: one slot per line of the file, 32-bit ids and seconds.
+struct Columns {
+    user: Vec<u32>,
+    item: Vec<u32>,
+    cat: Vec<u32>,
+    ts: Vec<u32>,
+    action: Vec<u8>,
+}
+
+impl Columns {
+    fn zeroed(n: usize) -> Self {
+        // Zeroed allocations of fresh memory are free until written (the parsers fault
+        // their own pages in, in parallel).
+        Columns { user: vec![0; n], item: vec![0; n], cat: vec![0; n], ts: vec![0; n], action: vec![0; n] }
+    }
+
+    /// Moves rows `from..from + n` to start at `to` (to <= from).
+    fn move_rows(&mut self, from: usize, n: usize, to: usize) {
+        let r = from..from + n;
+        self.user.copy_within(r.clone(), to);
+        self.item.copy_within(r.clone(), to);
+        self.cat.copy_within(r.clone(), to);
+        self.ts.copy_within(r.clone(), to);
+        self.action.copy_within(r, to);
+    }
+
+    fn truncate(&mut self, n: usize) {
+        self.user.truncate(n);
+        self.item.truncate(n);
+        self.cat.truncate(n);
+        self.ts.truncate(n);
+        self.action.truncate(n);
+    }
+}
+
+/// One piece's share of [`Columns`]: as many slots as the piece has lines.
+struct Slab<'a> {
+    user: &'a mut [u32],
+    item: &'a mut [u32],
+    cat: &'a mut [u32],
+    ts: &'a mut [u32],
+    action: &'a mut [u8],
+    rows: usize,
+    max: [u32; 3],
+    min_ts: u32,
+    tally: Tally,
+    /// False when a row did not fit in 32 bits (the file takes the general path).
+    complete: bool,
+}
+
+impl Sink for Slab<'_> {
+    #[inline]
+    fn put(&mut self, f: Fields) -> bool {
+        let (Ok(user), Ok(item), Ok(cat), Ok(ts)) = (u32::try_from(f.user), u32::try_from(f.item), u32::try_from(f.cat), u32::try_from(f.ts)) else {
+            return false;
+        };
+        let r = self.rows;
+        match (self.user.get_mut(r), self.item.get_mut(r), self.cat.get_mut(r), self.ts.get_mut(r), self.action.get_mut(r)) {
+            (Some(u), Some(i), Some(c), Some(t), Some(a)) => {
+                (*u, *i, *c, *t, *a) = (user, item, cat, ts, f.action);
+            }
+            // More rows than lines cannot happen; refusing is the safe answer anyway.
+            _ => return false,
+        }
+        self.rows = r + 1;
+        self.max = [self.max[0].max(user), self.max[1].max(item), self.max[2].max(cat)];
+        self.min_ts = self.min_ts.min(ts);
+        true
+    }
+    fn tally(&mut self) -> &mut Tally {
+        &mut self.tally
+    }
+}
+
+/// The fast path over a mapped file: count lines per piece, parse every piece in
+/// parallel straight into its share of file-wide 32-bit columns, intern in place,
+/// and, when every user's rows are contiguous (as in the real Taobao file), sort
+/// each user's rows by time in place: no per-chunk columns, gathers or permutation.
+/// Returns false, having changed nothing, when some value needs more than 32 bits.
+fn parse_columns(bytes: &[u8], b: &mut Builder, bad: &mut BadRows, progress: Progress) -> Result<bool, DataError> {
+    parse_columns_by(bytes, b, bad, progress, MIN_PIECE)
+}
+
+/// [`parse_columns`] with pieces of at least `min_piece` bytes.
+fn parse_columns_by(bytes: &[u8], b: &mut Builder, bad: &mut BadRows, progress: Progress, min_piece: usize) -> Result<bool, DataError> {
+    let threads = rayon::current_num_threads().max(1);
+    let bounds = split_bytes(bytes, (bytes.len() / min_piece.max(1)).clamp(1, threads * PIECES_PER_THREAD));
+    let pieces: Vec<&[u8]> = bounds.windows(2).map(|w| &bytes[w[0]..w[1]]).collect();
+    let lines: Vec<usize> = pieces.par_iter().map(|p| count_lines(p)).collect();
+    let total_lines: usize = lines.iter().sum();
+    // Row numbers and offsets are 32-bit.
+    if u32::try_from(total_lines).is_err() {
+        return Ok(false);
+    }
+    let mut cols = Columns::zeroed(total_lines);
+    let mut slabs = Vec::with_capacity(pieces.len());
+    {
+        let (mut user, mut item, mut cat, mut ts, mut action) = (&mut cols.user[..], &mut cols.item[..], &mut cols.cat[..], &mut cols.ts[..], &mut cols.action[..]);
+        for &n in &lines {
+            slabs.push(Slab {
+                user: take_front(&mut user, n),
+                item: take_front(&mut item, n),
+                cat: take_front(&mut cat, n),
+                ts: take_front(&mut ts, n),
+                action: take_front(&mut action, n),
+                rows: 0,
+                max: [0; 3],
+                min_ts: u32::MAX,
+                tally: Tally::default(),
+                complete: true,
+            });
+        }
+        slabs.par_iter_mut().zip(pieces.par_iter()).for_each(|(slab, piece)| slab.complete = parse_lines(piece, slab));
+    }
+    if slabs.iter().any(|s| !s.complete) {
+        return Ok(false);
+    }
+    let max = |k: usize| slabs.iter().map(|s| s.max[k]).max().unwrap_or(0);
+    let (max_user, max_item, max_cat) = (max(0), max(1), max(2));
+    let min_ts = slabs.iter().map(|s| s.min_ts).min().unwrap_or(0);
+    let summary: Vec<(usize, Tally)> = slabs.into_iter().map(|s| (s.rows, s.tally)).collect();
+    if let Some(p) = progress {
+        p(0.6);
+    }
+    let mut line_base = 0u64;
+    for (_, t) in &summary {
+        for (l, e) in &t.errors {
+            bad.bad(line_base + l, e.clone())?;
+        }
+        line_base += t.lines;
+    }
+    // Close the gaps that bad and blank lines left.
+    let (mut to, mut from) = (0usize, 0usize);
+    for (&n_lines, (rows, _)) in lines.iter().zip(&summary) {
+        if to != from {
+            cols.move_rows(from, *rows, to);
+        }
+        to += rows;
+        from += n_lines;
+    }
+    cols.truncate(to);
+    let total = to;
+    let Columns { mut user, mut item, cat, mut ts, mut action } = cols;
+    // Items (with each one's first category) on one thread; users and categories on another.
+    let ((items, item_raw_cat), (users, offsets, mut cats)) = rayon::join(
+        || {
+            let mut items = NumInterner::new(u64::from(max_item), total, total / 8 + 16);
+            let mut raw_cat = Vec::new();
+            for (k, &c) in item.iter_mut().zip(&cat) {
+                let id = items.intern(u64::from(*k));
+                if id as usize == raw_cat.len() {
+                    raw_cat.push(c);
+                }
+                *k = id;
+            }
+            (items, raw_cat)
+        },
+        || {
+            let mut users = NumInterner::new(u64::from(max_user), total, total / 64 + 16);
+            // Start row of each user's run, while every user has a single run.
+            let mut offsets = Vec::with_capacity(total / 64 + 2);
+            let mut grouped = true;
+            let (mut prev, mut id) = (None, 0u32);
+            for (r, k) in user.iter_mut().enumerate() {
+                if prev != Some(*k) {
+                    prev = Some(*k);
+                    let seen = users.len();
+                    id = users.intern(u64::from(*k));
+                    if id as usize == seen {
+                        offsets.push(r as u32);
+                    } else {
+                        grouped = false;
+                    }
+                }
+                *k = id;
+            }
+            offsets.push(total as u32);
+            let mut cats = NumInterner::new(u64::from(max_cat), total, 1024);
+            let mut prev = None;
+            for &k in &cat {
+                if prev != Some(k) {
+                    prev = Some(k);
+                    cats.intern(u64::from(k));
+                }
+            }
+            (users, grouped.then_some(offsets), cats)
+        },
+    );
+    drop(cat);
+    if let Some(p) = progress {
+        p(0.8);
+    }
+    let item_cat: Vec<u32> = item_raw_cat.iter().map(|&k| cats.intern(u64::from(k))).collect();
+    b.item_table.categories = cats.into_interner();
+    match offsets {
+        Some(offsets) => {
+            sort_users(&offsets, &mut ts, &mut item, &mut action, min_ts);
+            b.set_sorted(offsets, i64::from(min_ts), ts, item, action);
+        }
+        None => {
+            // Users interleave: the builder's counting sort groups them.
+            drop(offsets);
+            let millis = ts.iter().map(|&t| i64::from(t) * 1000).collect();
+            b.set_core(user, millis, item, action);
+        }
+    }
+    b.users = users.into_interner();
+    b.items = items.into_interner();
+    let n_items = item_cat.len();
+    b.item_table.described = vec![true; n_items];
+    b.item_table.brand = vec![NONE; n_items];
+    b.item_table.price = vec![f32::NAN; n_items];
+    b.item_table.category = item_cat;
+    Ok(true)
+}
+
+/// Sorts the rows of each user (`offsets[u]..offsets[u + 1]`) by time with a stable
+/// sort, in place and in parallel, and makes times relative to `base`.
+fn sort_users(offsets: &[u32], ts: &mut [u32], item: &mut [u32], action: &mut [u8], base: u32) {
+    let n_users = offsets.len().saturating_sub(1);
+    let total = ts.len();
+    let parts = rayon::current_num_threads().max(1) * PIECES_PER_THREAD;
+    // Runs of whole users holding about equal numbers of rows.
+    let mut cuts = vec![0usize];
+    for p in 1..parts {
+        let u = offsets.partition_point(|&o| (o as usize) < total * p / parts).min(n_users);
+        if u > *cuts.last().unwrap_or(&0) {
+            cuts.push(u);
+        }
+    }
+    if n_users > *cuts.last().unwrap_or(&0) {
+        cuts.push(n_users);
+    }
+    let mut jobs = Vec::with_capacity(cuts.len());
+    let (mut ts, mut item, mut action) = (ts, item, action);
+    for w in cuts.windows(2) {
+        let offs = &offsets[w[0]..=w[1]];
+        let n = (offs[offs.len() - 1] - offs[0]) as usize;
+        jobs.push((offs, take_front(&mut ts, n), take_front(&mut item, n), take_front(&mut action, n)));
+    }
+    jobs.into_par_iter().for_each(|(offs, ts, item, action)| sort_part(offs, ts, item, action, base));
+}
+
+/// [`sort_users`] for one run of users; `offs` are absolute, the columns start at `offs[0]`.
+fn sort_part(offs: &[u32], ts: &mut [u32], item: &mut [u32], action: &mut [u8], base: u32) {
+    let start = offs.first().copied().unwrap_or(0);
+    let (mut keys, mut items, mut actions) = (Vec::<u64>::new(), Vec::new(), Vec::new());
+    for w in offs.windows(2) {
+        let (s, e) = ((w[0] - start) as usize, (w[1] - start) as usize);
+        let t = &mut ts[s..e];
+        if t.windows(2).all(|p| p[0] <= p[1]) {
+            continue;
+        }
+        // (time, position) keys are unique, so an unstable sort gives the stable order.
+        keys.clear();
+        keys.extend(t.iter().enumerate().map(|(j, &x)| u64::from(x) << 32 | j as u64));
+        keys.sort_unstable();
+        items.clear();
+        items.extend(keys.iter().map(|&k| item[s + (k as u32) as usize]));
+        actions.clear();
+        actions.extend(keys.iter().map(|&k| action[s + (k as u32) as usize]));
+        item[s..e].copy_from_slice(&items);
+        action[s..e].copy_from_slice(&actions);
+        for (x, &k) in t.iter_mut().zip(&keys) {
+            *x = (k >> 32) as u32;
+        }
+    }
+    for x in ts.iter_mut() {
+        *x = x.saturating_sub(base);
+    }
+}
+
 /// The run of decimal digits at `at`: (value, index after it); at most 18 digits
 /// (so it cannot overflow), at least one.
 #[inline]
@@ -290,14 +658,14 @@ fn digits(bytes: &[u8], at: usize, stop: u8) -> Option<(u64, usize)> {
 }
 
 /// Parses the well-formed line starting at `at` (`u,i,c,behavior,ts` then `\n`, `\r\n`
-/// or the end) into `c`; returns where the next line starts, or None (nothing
-/// pushed) when the line needs the careful parser.
+/// or the end); returns its fields and where the next line starts, or None when the
+/// line needs the careful parser.
 #[inline]
-fn fast_line(bytes: &[u8], at: usize, c: &mut Chunk) -> Option<usize> {
+fn fast_line(bytes: &[u8], at: usize) -> Option<(Fields, usize)> {
     let (user, at) = digits(bytes, at, b',')?;
     let (item, at) = digits(bytes, at + 1, b',')?;
     let (cat, at) = digits(bytes, at + 1, b',')?;
-    let rest = &bytes[at + 1..];
+    let rest = bytes.get(at + 1..)?;
     let (action, len) = if rest.starts_with(b"pv,") {
         (Action::Click, 2)
     } else if rest.starts_with(b"buy,") {
@@ -310,20 +678,13 @@ fn fast_line(bytes: &[u8], at: usize, c: &mut Chunk) -> Option<usize> {
         return None;
     };
     let (ts, end) = digit_run(bytes, at + 1 + len + 1)?;
-    let ts = ts as i64;
     let next = match bytes.get(end) {
         None => end,
         Some(b'\n') => end + 1,
         Some(b'\r') if bytes.get(end + 1) == Some(&b'\n') => end + 2,
         Some(_) => return None,
     };
-    c.user.push(user);
-    c.item.push(item);
-    c.cat.push(cat);
-    c.action.push(action as u8);
-    c.secs.push(ts);
-    c.max = [c.max[0].max(user), c.max[1].max(item), c.max[2].max(cat)];
-    Some(next)
+    Some((Fields { user, item, cat, action: action as u8, ts: ts as i64 }, next))
 }
 
 /// Dense ids for numeric keys in first-seen order: a direct-address table for
@@ -376,22 +737,86 @@ impl NumInterner {
         }
     }
 
+    fn len(&self) -> usize {
+        self.keys().len()
+    }
+
     fn into_interner(self) -> super::Interner {
         let mut pool = super::StrPool::new();
-        for k in self.keys() {
-            pool.push(&k.to_string());
+        // Digits written in place: `to_string` would allocate once per key (a million items).
+        let mut buf = [0u8; 20];
+        for &k in self.keys() {
+            pool.push(decimal(k, &mut buf));
         }
         super::Interner::from_pool(pool)
     }
 }
 
+/// `k` in decimal, written into the end of `buf` (20 digits hold any u64).
+fn decimal(mut k: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (k % 10) as u8;
+        k /= 10;
+        if k == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    std::str::from_utf8(&buf[i..]).unwrap_or("")
+}
+
 /// Parses a Taobao UserBehavior.csv into `b`; returns the xxh3 of its bytes (the
 /// data fingerprint's part for the file), hashed while the parser threads run.
+///
+/// The file is memory-mapped when it can be, and parsed by [`parse_columns`] straight
+/// into the final columns; files it cannot hold (ids or times beyond 32 bits) and
+/// files that cannot be mapped take the general path over [`Chunk`]s.
 pub fn parse(path: &Path, b: &mut Builder, bad: &mut BadRows, progress: Progress) -> Result<u64, DataError> {
+    parse_as(path, b, bad, progress, Route::Auto)
+}
+
+/// Which reader [`parse_as`] uses (tests pin the slower ones to compare them).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Route {
+    /// Mapped columns when possible, else mapped chunks, else read chunks.
+    Auto,
+    /// The general path over a memory map.
+    #[cfg_attr(not(test), allow(dead_code))]
+    MappedChunks,
+    /// The general path reading the file in pieces (no map).
+    ReadChunks,
+}
+
+fn parse_as(path: &Path, b: &mut Builder, bad: &mut BadRows, progress: Progress, route: Route) -> Result<u64, DataError> {
     let io = |e| DataError::io(path, e);
     let file = File::open(path).map_err(io)?;
-    let len = file.metadata().map_err(io)?.len();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+    let map = if route == Route::ReadChunks { None } else { Mapped::new(&file) };
+    if let Some(map) = map {
+        let bytes: &[u8] = &map;
+        let (done, hash) = std::thread::scope(|s| {
+            let hasher = s.spawn(|| xxh3_64(bytes));
+            let done = if route == Route::Auto { parse_columns(bytes, b, bad, progress) } else { Ok(false) };
+            (done, hasher.join())
+        });
+        let hash = hash.map_err(|_| io(std::io::Error::other("the hashing thread panicked")))?;
+        if !done? {
+            let bounds = split_bytes(bytes, threads);
+            let chunks: Vec<Chunk> = bounds
+                .par_windows(2)
+                .map(|w| {
+                    let mut c = Chunk::with_capacity((w[1] - w[0]) / BYTES_PER_ROW_GUESS);
+                    parse_lines(&bytes[w[0]..w[1]], &mut c);
+                    c
+                })
+                .collect();
+            build_from_chunks(path, chunks, b, bad, progress)?;
+        }
+        return Ok(hash);
+    }
+    let len = file.metadata().map_err(io)?.len();
     let bounds = split_points(&file, len, threads).map_err(io)?;
     let (chunks, hash) = std::thread::scope(|s| {
         let handles: Vec<_> = bounds
@@ -414,15 +839,22 @@ pub fn parse(path: &Path, b: &mut Builder, bad: &mut BadRows, progress: Progress
     });
     let chunks: Vec<Chunk> = chunks.into_iter().collect::<Result<_, _>>().map_err(io)?;
     let hash = hash.map_err(io)?;
+    build_from_chunks(path, chunks, b, bad, progress)?;
+    Ok(hash)
+}
+
+/// The general path's second half: reports bad rows, interns, and hands file-order
+/// columns to the builder (which groups and sorts them).
+fn build_from_chunks(path: &Path, chunks: Vec<Chunk>, b: &mut Builder, bad: &mut BadRows, progress: Progress) -> Result<(), DataError> {
     if let Some(p) = progress {
         p(0.6);
     }
     let mut line_base = 0u64;
     for c in &chunks {
-        for (l, e) in &c.errors {
+        for (l, e) in &c.tally.errors {
             bad.bad(line_base + l, e.clone())?;
         }
-        line_base += c.lines;
+        line_base += c.tally.lines;
     }
     let total: usize = chunks.iter().map(|c| c.user.len()).sum();
     let max = |k: usize| chunks.iter().map(|c| c.max[k]).max().unwrap_or(0);
@@ -497,7 +929,7 @@ pub fn parse(path: &Path, b: &mut Builder, bad: &mut BadRows, progress: Progress
     b.item_table.brand = vec![NONE; n_items];
     b.item_table.price = vec![f32::NAN; n_items];
     b.item_table.category = item_cat;
-    Ok(hash)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -506,7 +938,7 @@ mod tests {
 
     fn columns(c: &Chunk) -> (Vec<u64>, Vec<u64>, Vec<u64>, Vec<u8>, Vec<i64>, Vec<(u64, String)>, u64) {
         let ids = |x: &Ids| (0..x.len()).map(|i| x.get(i)).collect::<Vec<u64>>();
-        (ids(&c.user), ids(&c.item), ids(&c.cat), c.action.clone(), c.secs.clone(), c.errors.clone(), c.lines)
+        (ids(&c.user), ids(&c.item), ids(&c.cat), c.action.clone(), c.secs.clone(), c.tally.errors.clone(), c.tally.lines)
     }
 
     #[test]
@@ -528,8 +960,8 @@ mod tests {
         let f = File::open(&p).unwrap();
         let len = text.len() as u64;
         let mut whole = Chunk::default();
-        parse_lines(text.as_bytes(), &mut whole);
-        assert_eq!(whole.errors.len(), 16, "{:?}", whole.errors);
+        assert!(parse_lines(text.as_bytes(), &mut whole));
+        assert_eq!(whole.tally.errors.len(), 16, "{:?}", whole.tally.errors);
         let want = columns(&whole);
         for piece in [1, 7, 16, 61, 4096] {
             assert_eq!(columns(&parse_range_by(&f, 0, len, piece).unwrap()), want, "piece {piece}");
@@ -542,7 +974,7 @@ mod tests {
             let mut users = Vec::new();
             for w in bounds.windows(2) {
                 let c = parse_range_by(&f, w[0], w[1], 61).unwrap();
-                lines += c.lines;
+                lines += c.tally.lines;
                 users.extend((0..c.user.len()).map(|i| c.user.get(i)));
             }
             assert_eq!((lines, users), (want.6, want.0.clone()), "{parts} parts");
@@ -560,5 +992,128 @@ mod tests {
         let all: Vec<u32> = keys.iter().map(|&k| map.intern(k)).collect();
         assert_eq!(all, vec![0, 1, 0, 2, 1, 3, 2, 4]);
         assert_eq!(map.keys(), &[7, 3, 1 << 40, 0, 9]);
+    }
+
+    /// A Taobao-shaped log: `users` users of 1..12 rows, times from a small range (ties),
+    /// grouped by user or shuffled, with `odd` sprinkled bad, blank and CRLF lines.
+    fn log(seed: u64, users: u64, grouped: bool, odd: bool) -> String {
+        let mut rng = crate::util::Rng::new(seed);
+        let mut lines = Vec::new();
+        for u in 0..users {
+            for _ in 0..1 + rng.below(12) {
+                let item = rng.below(40);
+                let beh = ["pv", "fav", "cart", "buy"][rng.index(4)];
+                lines.push(format!("{},{item},{},{beh},{}", u * 97 % 1000, item % 7, 1_511_000_000 + rng.below(6)));
+            }
+        }
+        if !grouped {
+            for i in (1..lines.len()).rev() {
+                lines.swap(i, rng.index(i + 1));
+            }
+        }
+        let mut text = String::new();
+        for (i, l) in lines.iter().enumerate() {
+            match (odd, i % 23) {
+                (true, 3) => text.push_str("1,2,3,click,4\n"),
+                (true, 8) => text.push('\n'),
+                (true, 13) => text.push_str("x,1,1,pv,1511000000\n"),
+                _ => {}
+            }
+            text.push_str(l);
+            text.push_str(if odd && i % 19 == 5 { "\r\n" } else { "\n" });
+        }
+        text
+    }
+
+    /// The dataset, bad-row report and hash of `path` through `route`.
+    fn load_by(path: &Path, route: Route) -> (crate::data::Dataset, u64, Vec<String>, u64) {
+        let mut b = Builder::new();
+        let mut bad = BadRows::new(path, false);
+        let hash = parse_as(path, &mut b, &mut bad, None, route).unwrap();
+        (b.finish(crate::data::Format::Taobao, path).unwrap(), bad.skipped, bad.examples, hash)
+    }
+
+    /// Rows of user `u` as (user name, item name, action, absolute time).
+    fn named_rows(d: &crate::data::Dataset) -> Vec<(String, String, u8, i64)> {
+        (0..d.n_users() as u32)
+            .flat_map(|u| d.user_range(u).map(move |r| (d.users.name(u).to_string(), d.items.name(d.item[r]).to_string(), d.action[r], d.time(r))))
+            .collect()
+    }
+
+    #[test]
+    fn mapped_columns_match_the_general_path_and_an_independent_sort() {
+        let dir = tempfile::tempdir().unwrap();
+        for (k, (grouped, odd, tail)) in [(true, false, "\n"), (true, true, ""), (false, true, "\n"), (false, false, ""), (true, true, "\r\n")].into_iter().enumerate() {
+            let mut text = log(k as u64, 300, grouped, odd);
+            // Vary the ending: with a newline, without one, or CRLF.
+            text.truncate(text.len() - if text.ends_with("\r\n") { 2 } else { 1 });
+            text.push_str(tail);
+            let p = dir.path().join(format!("t{k}.csv"));
+            std::fs::write(&p, &text).unwrap();
+            let fast = load_by(&p, Route::Auto);
+            assert_eq!(fast.3, xxh3_64(text.as_bytes()));
+            for route in [Route::MappedChunks, Route::ReadChunks] {
+                assert!(fast == load_by(&p, route), "case {k}: {route:?} differs");
+            }
+            // Many small pieces: gaps from bad lines are closed, line numbers carry over.
+            let mut b = Builder::new();
+            let mut bad = BadRows::new(&p, false);
+            assert!(parse_columns_by(text.as_bytes(), &mut b, &mut bad, None, 64).unwrap());
+            let d = b.finish(crate::data::Format::Taobao, &p).unwrap();
+            assert!(d == fast.0 && (bad.skipped, &bad.examples) == (fast.1, &fast.2), "case {k}: small pieces differ");
+            // Independently: good rows in file order, grouped by first-seen user, stable by time.
+            let mut want: Vec<(String, String, u8, i64)> = Vec::new();
+            let mut order: Vec<String> = Vec::new();
+            let mut skipped = 0;
+            for line in text.lines() {
+                let f: Vec<&str> = line.split(',').collect();
+                let beh = f.get(3).and_then(|b| ["", "pv", "cart", "fav", "buy"].iter().position(|x| x == b));
+                match (f.len(), f[0].parse::<u64>(), beh) {
+                    (5, Ok(_), Some(a)) if a > 0 => {
+                        if !order.iter().any(|u| u == f[0]) {
+                            order.push(f[0].to_string());
+                        }
+                        want.push((f[0].to_string(), f[1].to_string(), a as u8, f[4].parse().unwrap()));
+                    }
+                    (1, _, _) if line.is_empty() => {}
+                    _ => skipped += 1,
+                }
+            }
+            want.sort_by_key(|r| (order.iter().position(|u| *u == r.0).unwrap(), r.3));
+            assert_eq!(named_rows(&fast.0), want, "case {k}");
+            assert_eq!(fast.1, skipped, "case {k}");
+            if odd {
+                assert!(fast.2[0].ends_with(":4: unknown behavior `click`"), "{:?}", fast.2);
+            }
+        }
+    }
+
+    #[test]
+    fn wide_values_and_empty_files_take_the_general_path() {
+        let dir = tempfile::tempdir().unwrap();
+        for (k, text) in ["1,5000000000,2,pv,1511000000\n1,3,2,buy,1511000001\n", "1,3,2,pv,-5\n1,4,2,pv,-7\n2,3,2,fav,1511000000", ""].into_iter().enumerate() {
+            let p = dir.path().join(format!("w{k}.csv"));
+            std::fs::write(&p, text).unwrap();
+            let mut b = Builder::new();
+            let mut bad = BadRows::new(&p, false);
+            if !text.is_empty() {
+                assert!(!parse_columns_by(text.as_bytes(), &mut b, &mut bad, None, 64).unwrap(), "case {k} does not fit 32 bits");
+                assert!(b.is_empty() && bad.skipped == 0, "a refused fast parse changes nothing");
+            }
+            let fast = load_by(&p, Route::Auto);
+            assert_eq!(fast.3, xxh3_64(text.as_bytes()));
+            assert!(fast == load_by(&p, Route::ReadChunks), "case {k}");
+            assert_eq!(fast.0.n_behaviors(), text.lines().count());
+        }
+        let d = load_by(&dir.path().join("w1.csv"), Route::Auto).0;
+        assert_eq!((d.base_ts, d.time(0), d.time(1)), (-7, -7, -5), "negative times sort too");
+    }
+
+    #[test]
+    fn decimal_writes_any_u64() {
+        let mut buf = [0u8; 20];
+        for k in [0, 7, 10, 4_294_967_296, u64::MAX] {
+            assert_eq!(decimal(k, &mut buf), k.to_string());
+        }
     }
 }

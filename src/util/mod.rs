@@ -1,7 +1,9 @@
-//! Small shared helpers: a deterministic RNG, atomic file writes, number formatting.
+//! Small shared helpers: a deterministic RNG, atomic file writes, read-only file maps,
+//! number formatting.
 
 pub mod alloc;
 pub mod fs;
+pub mod mapped;
 pub mod overrides;
 pub mod rng;
 
