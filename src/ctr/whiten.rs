@@ -29,22 +29,27 @@ pub struct Whitening {
 }
 
 impl Whitening {
-    /// Fits the map on the rows of a (rows, dim) matrix (the item embeddings).
-    /// `None` when there are no rows or the covariance is not positive definite
-    /// even with the ridge (all rows equal): the caller keeps the raw space.
+    /// Fits the map on the rows of a (rows, dim) matrix (the item embeddings),
+    /// skipping all-zero rows (items without an embedding). `None` when no row
+    /// is left or the covariance is not positive definite even with the ridge
+    /// (all rows equal): the caller keeps the raw space.
     pub fn fit(rows: &[f32], dim: usize) -> Option<Whitening> {
-        let n = rows.len().checked_div(dim)?;
+        if dim == 0 {
+            return None;
+        }
+        let live = || rows.chunks(dim).filter(|r| !is_zero(r));
+        let n = live().count();
         if n == 0 {
             return None;
         }
         let mut mean = vec![0f64; dim];
-        for r in rows.chunks(dim) {
+        for r in live() {
             mean.iter_mut().zip(r).for_each(|(m, &v)| *m += v as f64);
         }
         mean.iter_mut().for_each(|m| *m /= n as f64);
         let mut cov = vec![0f64; dim * dim];
         let mut centred = vec![0f64; dim];
-        for r in rows.chunks(dim) {
+        for r in live() {
             centred.iter_mut().zip(r.iter().zip(&mean)).for_each(|(c, (&v, m))| *c = v as f64 - m);
             for i in 0..dim {
                 let ci = centred[i];
@@ -68,12 +73,13 @@ impl Whitening {
         Some(Whitening { dim, mean, chol })
     }
 
-    /// Applies the map to every row of a (rows, dim) matrix.
+    /// Applies the map to every row of a (rows, dim) matrix; an all-zero row
+    /// (no embedding) stays zero, so its cosines stay 0.
     pub fn apply(&self, rows: &[f32]) -> Vec<f32> {
         let d = self.dim;
         let mut out = vec![0f32; rows.len()];
         let mut z = vec![0f64; d];
-        for (r, o) in rows.chunks(d).zip(out.chunks_mut(d)) {
+        for (r, o) in rows.chunks(d).zip(out.chunks_mut(d)).filter(|(r, _)| !is_zero(r)) {
             // Forward substitution: L z = x - mean.
             for i in 0..d {
                 let row = &self.chol[i * d..i * d + i];
@@ -84,6 +90,10 @@ impl Whitening {
         }
         out
     }
+}
+
+fn is_zero(row: &[f32]) -> bool {
+    row.iter().all(|&v| v == 0.0)
 }
 
 /// Cholesky factor of a symmetric positive-definite matrix given by its lower
@@ -133,6 +143,18 @@ mod tests {
                 assert!((c - want).abs() < 0.02, "cov[{i}][{j}] = {c}");
             }
         }
+    }
+
+    #[test]
+    fn rows_without_an_embedding_stay_zero_and_do_not_shape_the_map() {
+        let rows = [1.0f32, 0.0, 0.0, 1.0, 2.0, 3.0, -1.0, 0.5];
+        let mut with_zero = rows.to_vec();
+        with_zero.extend([0.0, 0.0]);
+        let (a, b) = (Whitening::fit(&rows, 2).unwrap(), Whitening::fit(&with_zero, 2).unwrap());
+        assert_eq!(a, b);
+        let z = b.apply(&with_zero);
+        assert_eq!(&z[8..], &[0.0, 0.0]);
+        assert_eq!(&z[..8], &a.apply(&rows)[..]);
     }
 
     #[test]
