@@ -1041,6 +1041,7 @@ mod ranking_fixture {
             pages_of,
             lum_run: Some(lum_run.clone()),
             simtier_bins: 10,
+            simtier_whitened: true,
         };
         // Interest table: 8-D, 60 items in 6 clusters; every user has sessions near two clusters.
         let dim = 8;
@@ -1135,6 +1136,7 @@ fn ranking_panel_shows_a_real_ctr_runs_pages_and_why_ads_moved() {
     let cos = o.iter().zip(e).map(|(a, b)| a * b).sum::<f32>() / (norm(o) * norm(e));
     assert!((page.lum_features[ad].sim - cos).abs() < 1e-5);
     assert!(h.query_all_by_label(&format!("{:.3}", page.lum_features[ad].sim)).count() >= 1, "sim is shown");
+    assert!(h.query_by_label("SimTier: history items by cos(e_t, e_h), whitened").is_some(), "the run's SimTier space is named");
     // The interest map of the page's user: one point per session of theirs (up to the cap).
     let sessions = table.keys.iter().filter(|k| k.user_id == page.user).count().min(lumlab::gui::ranking_data::MAP_SESSIONS);
     let map = h.state().workspace().ranking.map.as_ref().unwrap().value.as_ref().unwrap().as_ref().unwrap().clone();

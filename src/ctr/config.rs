@@ -176,7 +176,10 @@ pub struct CtrConfig {
     /// Whiten the item embeddings (centre on the item mean, unit variance along
     /// every principal direction; see `ctr::whiten`) before SimTier's
     /// item-to-item cosines. Without it the category dominates every cosine
-    /// and SimTier cannot see brand or price taste.
+    /// and SimTier cannot see brand or price taste. A config.json without this
+    /// key predates whitening and reads as `false` (raw cosines), so an old
+    /// run's settings reproduce it.
+    #[serde(default)]
     pub whiten: bool,
     /// `cpu`, `cuda`, `cuda:N`, `metal` or `auto` (CUDA/Metal need the cargo feature).
     pub device: String,

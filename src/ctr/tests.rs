@@ -581,3 +581,12 @@ fn whitened_lum_inputs_by_hand() {
         assert!(tiers[bins - 1] < 1.0);
     }
 }
+
+#[test]
+fn a_config_without_whiten_predates_it_and_reads_raw() {
+    assert!(CtrConfig::default().whiten);
+    let old: CtrConfig = serde_json::from_str(r#"{"seed": 3}"#).unwrap();
+    assert!(!old.whiten, "runs written before whitening reproduce with raw cosines");
+    let now: CtrConfig = serde_json::from_str(&serde_json::to_string(&CtrConfig::default()).unwrap()).unwrap();
+    assert!(now.whiten);
+}

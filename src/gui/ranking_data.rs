@@ -45,6 +45,8 @@ pub struct RankingRun {
     pub lum_run: Option<PathBuf>,
     /// SimTier tiers per ad (0 when the file predates per-ad LUM features).
     pub simtier_bins: usize,
+    /// Whether SimTier's cosines were taken in the whitened item space.
+    pub simtier_whitened: bool,
 }
 
 /// How the query list is ordered.
@@ -134,6 +136,7 @@ pub fn load_ranking_run(dir: &Path) -> Result<RankingRun, String> {
         pages,
         pages_of,
         simtier_bins,
+        simtier_whitened: report.config.whiten,
     })
 }
 
@@ -287,6 +290,7 @@ mod tests {
             pages_of,
             lum_run: None,
             simtier_bins: 0,
+            simtier_whitened: false,
         };
         assert_eq!(run.query_rows("", QuerySort::Gain), vec![0, 2, 1]);
         assert_eq!(run.query_rows("", QuerySort::Loss), vec![1, 2, 0]);

@@ -106,7 +106,12 @@ fn why_ui(ui: &mut Ui, run: &RankingRun, page: &SessionRanking, a: usize, data: 
             .color(p.text_weak),
     );
     ui.add_space(GAP_S);
-    ui.label(RichText::new("SimTier: history items by cos(e_t, e_h)").color(p.text));
+    let (title, how) = if run.simtier_whitened {
+        ("SimTier: history items by cos(e_t, e_h), whitened", "Cosines of the ad's LUM item embedding with each earlier behaviour's, after whitening the item embeddings (centred, unit variance per principal direction) so that brand and price show beside the category.")
+    } else {
+        ("SimTier: history items by cos(e_t, e_h)", "Raw cosines of the ad's LUM item embedding with each earlier behaviour's.")
+    };
+    ui.label(RichText::new(title).color(p.text)).on_hover_text(how);
     simtier_ui(ui, page, a);
 }
 
