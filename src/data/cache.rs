@@ -278,7 +278,7 @@ unsafe fn filled<T: bytemuck::Pod>(v: &mut Vec<T>, bytes: usize) {
 impl Col {
     /// A column with room for a section of `bytes`; `None` if it is not a whole number of elements.
     fn new(kind: Kind, bytes: usize) -> Option<Col> {
-        let whole = |size: usize| (bytes % size == 0).then_some(bytes / size);
+        let whole = |size: usize| bytes.is_multiple_of(size).then_some(bytes / size);
         Some(match kind {
             Kind::Raw => Col::Raw,
             Kind::U8 => Col::U8(Vec::with_capacity(bytes)),

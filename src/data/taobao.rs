@@ -719,13 +719,13 @@ impl NumInterner {
     #[inline]
     fn prefetch(&self, k: u64) {
         #[cfg(target_arch = "x86_64")]
-        if let NumInterner::Direct { slots, .. } = self {
-            if let Some(slot) = slots.get(k as usize) {
-                use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-                // SAFETY: a prefetch is only a hint: it never faults and changes no memory
-                // (and the address is a live element anyway).
-                unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(slot).cast::<i8>()) }
-            }
+        if let NumInterner::Direct { slots, .. } = self
+            && let Some(slot) = slots.get(k as usize)
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            // SAFETY: a prefetch is only a hint: it never faults and changes no memory
+            // (and the address is a live element anyway).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(slot).cast::<i8>()) }
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = k;
