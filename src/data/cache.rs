@@ -1,19 +1,22 @@
 //! The binary cache of a parsed log, so reopening skips parsing.
 //!
 //! Layout (little-endian): magic, format version, key (source size, mtime and a
-//! sampled content hash, plus the load options), payload length, xxh3 checksum
-//! of the payload, payload. A wrong magic, version, key or checksum, or a short
+//! sampled content hash, plus the load options), payload length, checksum, payload.
+//! The payload is length-prefixed sections (see `LAYOUT`); the checksum is xxh3 over
+//! each section's length and the xxh3 of each of its 256 KiB blocks, so a reopen
+//! verifies and copies the columns on all cores in one pass over the file. A wrong magic, version, key or checksum, or a short
 //! file, means "rebuild": a cache is never trusted blindly. Written to a temp
 //! file and renamed, so a killed process never leaves a half-written cache.
 
 use super::{Dataset, Format, Interner, ItemTable, LoadReport, StrPool};
 use std::io::Read;
+use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
 const MAGIC: &[u8; 8] = b"LUMCACHE";
 /// Bump when the payload layout or parsing semantics change.
-pub const CACHE_VERSION: u32 = 1;
+pub const CACHE_VERSION: u32 = 2;
 /// Bytes hashed at each of the sampled positions of the source.
 const SAMPLE_BYTES: u64 = 1 << 16;
 
@@ -111,40 +114,65 @@ impl W {
     }
 }
 
-struct R<'a>(&'a [u8]);
+/// Bytes per checksummed block. Each payload section is hashed block by block and the
+/// header's checksum is the hash of the sections' lengths and block hashes, so a reopen
+/// verifies and copies blocks on several threads, each block while it is still in cache.
+const BLOCK: usize = 1 << 18;
+/// Blocks per unit of work on reopen (small enough to balance the threads).
+const PIECE_BLOCKS: usize = 8;
 
-impl<'a> R<'a> {
-    fn bytes(&mut self) -> Option<&'a [u8]> {
-        let n = u64::from_le_bytes(self.0.get(..8)?.try_into().ok()?) as usize;
-        let out = self.0.get(8..8usize.checked_add(n)?)?;
-        self.0 = &self.0[8 + n..];
-        Some(out)
+/// How a payload section is decoded.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    /// Read in place (small: the report, the format byte, the base time).
+    Raw,
+    U8,
+    I8,
+    U32,
+    F32,
+}
+
+/// The payload's sections in the order [`encode`] writes them (a pool is its buffer, then its offsets).
+const LAYOUT: [Kind; 28] = {
+    use Kind::*;
+    [
+        Raw, Raw, Raw, // report, format, base_ts
+        U8, U32, U8, U32, U8, U32, // users, items, queries pools
+        U32, U32, U32, U8, U32, U8, U8, I8, F32, // user_offsets, ts, item, action, query, scenario, position, label, rating
+        U8, U32, U8, U32, U8, U32, // titles, categories, brands pools
+        U32, U32, F32, U8, // category, brand, price, described
+    ]
+};
+/// The section of the items pool's offsets (its length gives the item count).
+const ITEMS_OFFSETS: usize = 6;
+/// The section of the per-behaviour item column (every id must name an item).
+const ITEM_COLUMN: usize = 11;
+
+/// The payload's sections, split at their length prefixes; `None` if they overrun or do
+/// not end exactly at the payload's end.
+fn sections(mut p: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut out = Vec::with_capacity(LAYOUT.len());
+    while !p.is_empty() {
+        let n = usize::try_from(u64::from_le_bytes(p.get(..8)?.try_into().ok()?)).ok()?;
+        out.push(p.get(8..8usize.checked_add(n)?)?);
+        p = &p[8 + n..];
     }
-    fn u32s(&mut self) -> Option<Vec<u32>> {
-        let b = self.bytes()?;
-        if b.len() % 4 != 0 {
-            return None;
+    Some(out)
+}
+
+/// The checksum of a payload from its sections and the xxh3 of each [`BLOCK`] of them, in order.
+fn digest(sections: &[&[u8]], block_hashes: &[u64]) -> u64 {
+    let mut h = Xxh3::new();
+    let mut k = 0;
+    for s in sections {
+        h.update(&(s.len() as u64).to_le_bytes());
+        let n = s.len().div_ceil(BLOCK);
+        for x in block_hashes.get(k..k + n).unwrap_or(&[]) {
+            h.update(&x.to_le_bytes());
         }
-        let mut v = vec![0u32; b.len() / 4];
-        bytemuck::cast_slice_mut::<u32, u8>(&mut v).copy_from_slice(b);
-        Some(v)
+        k += n;
     }
-    fn f32s(&mut self) -> Option<Vec<f32>> {
-        let b = self.bytes()?;
-        if b.len() % 4 != 0 {
-            return None;
-        }
-        let mut v = vec![0f32; b.len() / 4];
-        bytemuck::cast_slice_mut::<f32, u8>(&mut v).copy_from_slice(b);
-        Some(v)
-    }
-    fn pool(&mut self) -> Option<StrPool> {
-        let buf = String::from_utf8(self.bytes()?.to_vec()).ok()?;
-        StrPool::from_parts(buf, self.u32s()?)
-    }
-    fn interner(&mut self) -> Option<Interner> {
-        Some(Interner::from_pool(self.pool()?))
-    }
+    h.digest()
 }
 
 /// Serialises a dataset and its load report.
@@ -174,12 +202,16 @@ pub fn encode(key: u64, d: &Dataset, report: &LoadReport) -> Vec<u8> {
     w.f32s(&t.price);
     w.bytes(&t.described.iter().map(|&b| b as u8).collect::<Vec<u8>>());
     let payload = w.0;
+    let parts = sections(&payload).unwrap_or_default();
+    debug_assert_eq!(parts.len(), LAYOUT.len(), "encode and LAYOUT disagree");
+    let hashes: Vec<u64> = parts.iter().flat_map(|s| s.chunks(BLOCK)).map(xxh3_64).collect();
+    let checksum = digest(&parts, &hashes);
     let mut out = Vec::with_capacity(payload.len() + 36);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&CACHE_VERSION.to_le_bytes());
     out.extend_from_slice(&key.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&xxh3_64(&payload).to_le_bytes());
+    out.extend_from_slice(&checksum.to_le_bytes());
     out.extend_from_slice(&payload);
     out
 }
@@ -192,7 +224,8 @@ pub enum Miss {
     Corrupt,
 }
 
-/// Decodes a cache file; any inconsistency is a miss, never a panic.
+/// Decodes a cache file; any inconsistency is a miss, never a panic. Nothing decoded is
+/// returned unless the whole payload matches its checksum.
 pub fn decode(bytes: &[u8], key: u64) -> Result<(Dataset, LoadReport), Miss> {
     if cfg!(target_endian = "big") {
         return Err(Miss::Stale);
@@ -204,18 +237,204 @@ pub fn decode(bytes: &[u8], key: u64) -> Result<(Dataset, LoadReport), Miss> {
     if u32::from_le_bytes(bytes[8..12].try_into().unwrap_or([0; 4])) != CACHE_VERSION || le64(12) != key {
         return Err(Miss::Stale);
     }
-    let len = le64(20) as usize;
     let payload = &bytes[36..];
-    if payload.len() != len || xxh3_64(payload) != le64(28) {
+    if payload.len() as u64 != le64(20) {
         return Err(Miss::Corrupt);
     }
-    decode_payload(payload).ok_or(Miss::Corrupt)
+    let parts = sections(payload).filter(|p| p.len() == LAYOUT.len()).ok_or(Miss::Corrupt)?;
+    let mut cols = verify_and_copy(&parts, le64(28)).ok_or(Miss::Corrupt)?;
+    assemble(&parts, &mut cols).ok_or(Miss::Corrupt)
 }
 
-fn decode_payload(p: &[u8]) -> Option<(Dataset, LoadReport)> {
-    let mut r = R(p);
-    let report: LoadReport = serde_json::from_slice(r.bytes()?).ok()?;
-    let format = match r.bytes()?.first()? {
+/// A section's decoded column, filled in place by the copying threads.
+enum Col {
+    Raw,
+    U8(Vec<u8>),
+    I8(Vec<i8>),
+    U32(Vec<u32>),
+    F32(Vec<f32>),
+}
+
+/// The uninitialised room of a fresh vector for `bytes` bytes of elements.
+fn room<T: bytemuck::Pod>(v: &mut Vec<T>, bytes: usize) -> &mut [MaybeUninit<u8>] {
+    let spare = v.spare_capacity_mut();
+    let len = std::mem::size_of_val(spare).min(bytes);
+    // SAFETY: the spare capacity is at least `len` writable bytes owned by `v` and borrowed
+    // for the view's lifetime; `MaybeUninit<u8>` has no alignment or validity requirement.
+    unsafe { std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<MaybeUninit<u8>>(), len) }
+}
+
+/// Marks the first `bytes` bytes of `v`'s capacity as its elements.
+///
+/// SAFETY: the caller wrote every one of those bytes through [`room`]; `T` is plain old data,
+/// so any bytes are a valid value.
+unsafe fn filled<T: bytemuck::Pod>(v: &mut Vec<T>, bytes: usize) {
+    let n = bytes / std::mem::size_of::<T>();
+    debug_assert!(n <= v.capacity());
+    // SAFETY: see the function's contract.
+    unsafe { v.set_len(n) }
+}
+
+impl Col {
+    /// A column with room for a section of `bytes`; `None` if it is not a whole number of elements.
+    fn new(kind: Kind, bytes: usize) -> Option<Col> {
+        let whole = |size: usize| bytes.is_multiple_of(size).then_some(bytes / size);
+        Some(match kind {
+            Kind::Raw => Col::Raw,
+            Kind::U8 => Col::U8(Vec::with_capacity(bytes)),
+            Kind::I8 => Col::I8(Vec::with_capacity(bytes)),
+            Kind::U32 => Col::U32(Vec::with_capacity(whole(4)?)),
+            Kind::F32 => Col::F32(Vec::with_capacity(whole(4)?)),
+        })
+    }
+    fn room(&mut self, bytes: usize) -> Option<&mut [MaybeUninit<u8>]> {
+        match self {
+            Col::Raw => None,
+            Col::U8(v) => Some(room(v, bytes)),
+            Col::I8(v) => Some(room(v, bytes)),
+            Col::U32(v) => Some(room(v, bytes)),
+            Col::F32(v) => Some(room(v, bytes)),
+        }
+    }
+    /// SAFETY: as [`filled`]: all `bytes` of the room were written.
+    unsafe fn filled(&mut self, bytes: usize) {
+        // SAFETY: forwarded contract.
+        unsafe {
+            match self {
+                Col::Raw => {}
+                Col::U8(v) => filled(v, bytes),
+                Col::I8(v) => filled(v, bytes),
+                Col::U32(v) => filled(v, bytes),
+                Col::F32(v) => filled(v, bytes),
+            }
+        }
+    }
+    fn take_u8(&mut self) -> Option<Vec<u8>> {
+        match std::mem::replace(self, Col::Raw) {
+            Col::U8(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn take_u32(&mut self) -> Option<Vec<u32>> {
+        match std::mem::replace(self, Col::Raw) {
+            Col::U32(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn take_f32(&mut self) -> Option<Vec<f32>> {
+        match std::mem::replace(self, Col::Raw) {
+            Col::F32(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn take_i8(&mut self) -> Option<Vec<i8>> {
+        match std::mem::replace(self, Col::Raw) {
+            Col::I8(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// Up to [`PIECE_BLOCKS`] blocks of one section: hashed, bound-checked and copied by one thread.
+struct Piece<'a> {
+    src: &'a [u8],
+    dst: Option<&'a mut [MaybeUninit<u8>]>,
+    hashes: &'a mut [u64],
+    /// Every little-endian u32 of `src` must be below this.
+    bound: Option<u32>,
+}
+
+impl Piece<'_> {
+    /// Does the work; false when a value is out of bounds.
+    fn run(self) -> bool {
+        let mut dst = self.dst;
+        for (k, (block, h)) in self.src.chunks(BLOCK).zip(self.hashes.iter_mut()).enumerate() {
+            *h = xxh3_64(block);
+            let copy = dst.as_deref_mut().map(|d| &*d[k * BLOCK..k * BLOCK + block.len()].write_copy_of_slice(block));
+            if let Some(b) = self.bound {
+                // Checked on the aligned copy while it is in cache; an or-reduction (rather
+                // than an early-exit `any`) vectorises.
+                let out_of_range = match copy.map(bytemuck::try_cast_slice::<u8, u32>) {
+                    Some(Ok(v)) => v.iter().fold(false, |acc, &x| acc | (x >= b)),
+                    _ => block.chunks_exact(4).any(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) >= b),
+                };
+                if out_of_range {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Hashes every block of the payload's sections and copies the columns into fresh vectors,
+/// on all cores; `None` unless the checksum matches and every item id names an item.
+fn verify_and_copy(parts: &[&[u8]], checksum: u64) -> Option<Vec<Col>> {
+    let mut cols = parts.iter().zip(LAYOUT).map(|(s, k)| Col::new(k, s.len())).collect::<Option<Vec<Col>>>()?;
+    let n_items = u32::try_from((parts[ITEMS_OFFSETS].len() / 4).saturating_sub(1)).ok()?;
+    let mut hashes = vec![0u64; parts.iter().map(|s| s.len().div_ceil(BLOCK)).sum()];
+    let mut pieces = Vec::new();
+    let mut rest: &mut [u64] = &mut hashes;
+    for (i, (col, src)) in cols.iter_mut().zip(parts).enumerate() {
+        let (mine, tail) = rest.split_at_mut(src.len().div_ceil(BLOCK));
+        rest = tail;
+        let bound = (i == ITEM_COLUMN).then_some(n_items);
+        let mut dst = col.room(src.len()).map(|r| r.chunks_mut(BLOCK * PIECE_BLOCKS));
+        for (src, hashes) in src.chunks(BLOCK * PIECE_BLOCKS).zip(mine.chunks_mut(PIECE_BLOCKS)) {
+            let dst = match dst.as_mut() {
+                Some(it) => Some(it.next()?),
+                None => None,
+            };
+            pieces.push(Piece { src, dst, hashes, bound });
+        }
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(pieces.len()).max(1);
+    let queue = std::sync::Mutex::new(pieces.into_iter());
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let work = || {
+        use std::sync::atomic::Ordering::Relaxed;
+        while !failed.load(Relaxed) {
+            let next = match queue.lock() {
+                Ok(mut q) => q.next(),
+                Err(_) => None,
+            };
+            let Some(piece) = next else { return };
+            if !piece.run() {
+                failed.store(true, Relaxed);
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 1..threads {
+            s.spawn(work);
+        }
+        work();
+    });
+    // Every piece ran (none failed, none left) before the columns may be marked filled.
+    let left = queue.into_inner().map(|mut q| q.next().is_some()).unwrap_or(true);
+    if failed.into_inner() || left || digest(parts, &hashes) != checksum {
+        return None;
+    }
+    for (col, src) in cols.iter_mut().zip(parts) {
+        // SAFETY: every piece ran to completion, and the pieces of a section cover its room.
+        unsafe { col.filled(src.len()) }
+    }
+    Some(cols)
+}
+
+fn pool(cols: &mut [Col], at: usize) -> Option<StrPool> {
+    let buf = String::from_utf8(cols[at].take_u8()?).ok()?;
+    StrPool::from_parts(buf, cols[at + 1].take_u32()?)
+}
+
+fn interner(cols: &mut [Col], at: usize) -> Option<Interner> {
+    Some(Interner::from_pool(pool(cols, at)?))
+}
+
+/// Builds the dataset from verified columns, with structural checks beyond the checksum.
+fn assemble(parts: &[&[u8]], c: &mut [Col]) -> Option<(Dataset, LoadReport)> {
+    let report: LoadReport = serde_json::from_slice(parts[0]).ok()?;
+    let format = match parts[1].first()? {
         0 => Format::Native,
         1 => Format::Taobao,
         2 => Format::MovieLens,
@@ -223,30 +442,37 @@ fn decode_payload(p: &[u8]) -> Option<(Dataset, LoadReport)> {
         4 => Format::Alimama,
         _ => return None,
     };
-    let base_ts = i64::from_le_bytes(r.bytes()?.try_into().ok()?);
-    let users = r.interner()?;
-    let items = r.interner()?;
-    let queries = r.interner()?;
-    let user_offsets = r.u32s()?;
-    let ts = r.u32s()?;
-    let item = r.u32s()?;
-    let action = r.bytes()?.to_vec();
-    let query = r.u32s()?;
-    let scenario = r.bytes()?.to_vec();
-    let position = r.bytes()?.to_vec();
-    let label: Vec<i8> = r.bytes()?.iter().map(|&b| b as i8).collect();
-    let rating = r.f32s()?;
+    let base_ts = i64::from_le_bytes(parts[2].try_into().ok()?);
+    let users = interner(c, 3)?;
+    let items = interner(c, 5)?;
+    let queries = interner(c, 7)?;
     let item_table = ItemTable {
-        titles: r.pool()?,
-        categories: r.interner()?,
-        brands: r.interner()?,
-        category: r.u32s()?,
-        brand: r.u32s()?,
-        price: r.f32s()?,
-        described: r.bytes()?.iter().map(|&b| b != 0).collect(),
+        titles: pool(c, 18)?,
+        categories: interner(c, 20)?,
+        brands: interner(c, 22)?,
+        category: c[24].take_u32()?,
+        brand: c[25].take_u32()?,
+        price: c[26].take_f32()?,
+        described: c[27].take_u8()?.into_iter().map(|b| b != 0).collect(),
     };
-    let d = Dataset { format, users, items, queries, user_offsets, base_ts, ts, item, action, query, scenario, position, label, rating, item_table };
-    // Structural checks beyond the checksum: a cache from a buggy writer must not cause panics later.
+    let d = Dataset {
+        format,
+        users,
+        items,
+        queries,
+        user_offsets: c[9].take_u32()?,
+        base_ts,
+        ts: c[10].take_u32()?,
+        item: c[11].take_u32()?,
+        action: c[12].take_u8()?,
+        query: c[13].take_u32()?,
+        scenario: c[14].take_u8()?,
+        position: c[15].take_u8()?,
+        label: c[16].take_i8()?,
+        rating: c[17].take_f32()?,
+        item_table,
+    };
+    // A cache from a buggy writer must not cause panics later (item ids were bounded while copying).
     let n = d.item.len();
     let ok = d.user_offsets.len() == d.users.len() + 1
         && d.user_offsets.first() == Some(&0)
@@ -256,7 +482,6 @@ fn decode_payload(p: &[u8]) -> Option<(Dataset, LoadReport)> {
         && d.action.len() == n
         && [d.query.len(), d.rating.len()].iter().all(|&l| l == 0 || l == n)
         && [d.scenario.len(), d.position.len(), d.label.len()].iter().all(|&l| l == 0 || l == n)
-        && d.item.iter().all(|&i| (i as usize) < d.items.len())
         && d.item_table.category.len() == d.items.len();
     ok.then_some((d, report))
 }
@@ -290,5 +515,46 @@ mod tests {
         assert_eq!(rep2, rep);
         assert_eq!(decode(&bytes, 8).unwrap_err(), Miss::Stale);
         assert_eq!(decode(&bytes[..bytes.len() - 1], 7).unwrap_err(), Miss::Corrupt);
+    }
+
+    #[test]
+    fn multi_block_columns_round_trip_and_every_block_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("UserBehavior.csv");
+        // 100k behaviours: the time and item columns span two blocks, so several pieces and threads.
+        let rows = 100_000u32;
+        let text: String = (0..rows).map(|r| format!("{},{},{},pv,{}\n", r / 7, r % 5_003, r % 13, 1_511_000_000 + r)).collect();
+        std::fs::write(&p, text).unwrap();
+        let opts = crate::data::LoadOptions { format: Some(Format::Taobao), ..Default::default() };
+        let (d, rep) = crate::data::load(&p, &opts).unwrap();
+        assert_eq!(d.n_behaviors(), rows as usize);
+        assert!(d.ts.len() * 4 > BLOCK);
+        let bytes = encode(3, &d, &rep);
+        let (d2, rep2) = decode(&bytes, 3).unwrap();
+        assert_eq!(d2, d);
+        assert_eq!(rep2, rep);
+        // One flipped bit anywhere (first and second block of a big column, a small one, a
+        // length prefix, the header checksum) is a miss.
+        let payload = 36;
+        for at in [payload + 3, bytes.len() / 2, bytes.len() / 2 + BLOCK + 5, bytes.len() - 1, 30] {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0x10;
+            assert_eq!(decode(&bad, 3).unwrap_err(), Miss::Corrupt, "flip at {at}");
+        }
+        for cut in [37, bytes.len() / 3, bytes.len() - 8] {
+            assert_eq!(decode(&bytes[..cut], 3).unwrap_err(), Miss::Corrupt, "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn a_checksummed_cache_with_an_unknown_item_id_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log.csv");
+        std::fs::write(&p, "user_id,timestamp,item_id\na,1,x\na,2,y\nb,3,x\n").unwrap();
+        let (mut d, rep) = crate::data::load(&p, &crate::data::LoadOptions::default()).unwrap();
+        d.item[1] = d.items.len() as u32;
+        assert_eq!(decode(&encode(1, &d, &rep), 1).unwrap_err(), Miss::Corrupt);
+        d.item[1] = 0;
+        assert!(decode(&encode(1, &d, &rep), 1).is_ok());
     }
 }

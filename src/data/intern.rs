@@ -60,7 +60,9 @@ impl StrPool {
         if offsets.first() != Some(&0) || *offsets.last()? as usize != buf.len() {
             return None;
         }
-        if offsets.windows(2).any(|w| w[0] > w[1] || !buf.is_char_boundary(w[1] as usize)) {
+        // In ASCII (the usual ids) every offset up to the end is a character boundary.
+        let ascii = buf.is_ascii();
+        if offsets.windows(2).any(|w| w[0] > w[1] || !(ascii || buf.is_char_boundary(w[1] as usize))) {
             return None;
         }
         Some(Self { buf, offsets })
