@@ -572,6 +572,13 @@ fn parse_columns_by(bytes: &[u8], b: &mut Builder, bad: &mut BadRows, progress: 
             b.set_core(user, millis, item, action);
         }
     }
+    set_tables(b, users, items, item_cat);
+    Ok(true)
+}
+
+/// Hands the interned users and items to the builder, with the items table the
+/// log itself describes: a category per item, no brand, no price.
+fn set_tables(b: &mut Builder, users: NumInterner, items: NumInterner, item_cat: Vec<u32>) {
     b.users = users.into_interner();
     b.items = items.into_interner();
     let n_items = item_cat.len();
@@ -579,7 +586,6 @@ fn parse_columns_by(bytes: &[u8], b: &mut Builder, bad: &mut BadRows, progress: 
     b.item_table.brand = vec![NONE; n_items];
     b.item_table.price = vec![f32::NAN; n_items];
     b.item_table.category = item_cat;
-    Ok(true)
 }
 
 /// Sorts the rows of each user (`offsets[u]..offsets[u + 1]`) by time with a stable
@@ -946,13 +952,7 @@ fn build_from_chunks(path: &Path, chunks: Vec<Chunk>, b: &mut Builder, bad: &mut
         *t = t.saturating_mul(1000);
     }
     b.set_core(user_ids, millis, item_ids, action);
-    b.users = users.into_interner();
-    b.items = items.into_interner();
-    let n_items = item_cat.len();
-    b.item_table.described = vec![true; n_items];
-    b.item_table.brand = vec![NONE; n_items];
-    b.item_table.price = vec![f32::NAN; n_items];
-    b.item_table.category = item_cat;
+    set_tables(b, users, items, item_cat);
     Ok(())
 }
 
