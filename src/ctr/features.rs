@@ -196,10 +196,12 @@ pub fn lum_inputs(
     let items = unit_rows(&lum.item_emb, dim);
     // Item-to-item cosines (SimTier) in the whitened item space; o(u,q) is not
     // an item embedding, so sim stays the LUM's own score (raw cosine).
-    let tier_items = match cfg.whiten.then(|| Whitening::fit(&lum.item_emb, dim)).flatten() {
-        Some(w) => unit_rows(&w.apply(&lum.item_emb), dim),
-        None => items.clone(),
-    };
+    let whitened = cfg
+        .whiten
+        .then(|| Whitening::fit(&lum.item_emb, dim))
+        .flatten()
+        .map(|w| unit_rows(&w.apply(&lum.item_emb), dim));
+    let tier_items = whitened.as_deref().unwrap_or(&items);
     let columns = column_names(features, dim, bins);
     let width = columns.len();
     let n = samples.len();
