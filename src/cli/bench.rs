@@ -188,13 +188,24 @@ fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
     let opts = LoadOptions { format: Some(Format::Taobao), ..Default::default() };
     let reps = a.reps.max(1);
     let mut parse = Vec::new();
+    // Seconds of each phase of the cold parse, one entry per repetition.
+    let mut phases: Vec<(&'static str, Vec<f64>)> = Vec::new();
     let mut d: Option<Dataset> = None;
     for _ in 0..reps {
+        drop(d.take());
+        crate::util::phases::start();
         let t = Instant::now();
         let (data, _) = load(&path, &opts)?;
         parse.push(t.elapsed().as_secs_f64());
+        for (name, secs) in crate::util::phases::stop() {
+            match phases.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, v)) => v.push(secs),
+                None => phases.push((name, vec![secs])),
+            }
+        }
         d = Some(data);
     }
+    let phases: Vec<(&'static str, f64)> = phases.into_iter().map(|(n, v)| (n, median(v))).collect();
     let d = d.ok_or_else(|| anyhow::anyhow!("no repetitions"))?;
     // Write the cache once, then time reopening from it.
     let cached = LoadOptions { use_cache: true, ..opts.clone() };
@@ -218,6 +229,7 @@ fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
     let out = serde_json::json!({
         "file": path, "file_bytes": size, "rows": d.n_behaviors(), "users": d.n_users(), "items": d.n_items(),
         "parse_secs_median": parse_s, "parse_rows_per_s": rows / parse_s,
+        "parse_phases_secs_median": phases.iter().map(|(n, s)| (n.to_string(), serde_json::json!(s))).collect::<serde_json::Map<_, _>>(),
         "parse_and_cache_write_secs": parse_and_write,
         "reopen_secs_median": reopen_s, "reopen_rows_per_s": rows / reopen_s,
         "reopen_speedup": parse_s / reopen_s,
@@ -231,6 +243,8 @@ fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
     } else {
         println!("{} ({} rows, {:.0} MB)", path.display(), thousands(rows as u64), size as f64 / 1e6);
         println!("  cold parse     {parse_s:.3} s  ({:.2} M rows/s, median of {reps})", rows / parse_s / 1e6);
+        let parts: Vec<String> = phases.iter().map(|(n, s)| format!("{n} {:.0}", s * 1e3)).collect();
+        println!("    phases (ms, medians): {}", parts.join(" · "));
         println!("  cache reopen   {reopen_s:.3} s  ({:.1}x faster than parse)", parse_s / reopen_s);
         println!("  memory         {bytes_per:.2} bytes per behaviour (columns + offsets)");
         if let Some(p) = pandas_s {

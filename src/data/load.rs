@@ -141,7 +141,11 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
                     Err(_) => continue,
                 },
             };
-            if let Ok((d, mut report)) = cache::decode(bytes, key) {
+            let decoded = cache::decode(bytes, key);
+            if let Some(m) = mapped {
+                m.release_in_background();
+            }
+            if let Ok((d, mut report)) = decoded {
                 report.from_cache = true;
                 if let Some(cb) = progress {
                     cb(1.0);
@@ -151,6 +155,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
         }
     }
 
+    crate::util::phases::mark("open");
     let mut b = Builder::new();
     // Hash of the source's bytes when a parser read it whole (saves reading it again).
     let mut source_hash = None;
@@ -177,6 +182,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
             }
         }
     }
+    crate::util::phases::mark("parse");
     let rows_read = b.len() as u64;
     if b.is_empty() {
         return Err(DataError::NoBehaviours {
@@ -238,6 +244,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
         single_behavior_users: single,
         fingerprint: format!("{fingerprint:016x}"),
     };
+    crate::util::phases::mark("finish");
     if opts.use_cache {
         let bytes = cache::encode(key, &d, &report);
         let written = crate::util::atomic_write(&beside, &bytes).or_else(|_| {

@@ -5,6 +5,7 @@ pub mod alloc;
 pub mod fs;
 pub mod mapped;
 pub mod overrides;
+pub mod phases;
 pub mod rng;
 
 pub use fs::{atomic_write, atomic_write_with};
