@@ -21,6 +21,12 @@ impl StrPool {
     pub fn new() -> Self {
         Self { buf: String::new(), offsets: vec![0] }
     }
+    /// An empty pool with room for `strings` strings of `bytes` bytes in all.
+    pub fn with_capacity(strings: usize, bytes: usize) -> Self {
+        let mut offsets = Vec::with_capacity(strings + 1);
+        offsets.push(0);
+        Self { buf: String::with_capacity(bytes), offsets }
+    }
     /// Appends a string; returns its index.
     pub fn push(&mut self, s: &str) -> usize {
         if self.offsets.is_empty() {

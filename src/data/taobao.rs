@@ -513,17 +513,7 @@ fn parse_columns_by(bytes: &[u8], b: &mut Builder, bad: &mut BadRows, progress: 
         || {
             let mut items = NumInterner::new(u64::from(max_item), total, total / 8 + 16);
             let mut raw_cat = Vec::new();
-            for r in 0..item.len() {
-                if let Some(&ahead) = item.get(r + PREFETCH_ROWS) {
-                    items.prefetch(u64::from(ahead));
-                }
-                let (k, c) = (&mut item[r], cat[r]);
-                let id = items.intern(u64::from(*k));
-                if id as usize == raw_cat.len() {
-                    raw_cat.push(c);
-                }
-                *k = id;
-            }
+            items.intern_column(&mut item, |r| raw_cat.push(cat[r]));
             (items, raw_cat)
         },
         || {
@@ -547,13 +537,7 @@ fn parse_columns_by(bytes: &[u8], b: &mut Builder, bad: &mut BadRows, progress: 
             }
             offsets.push(total as u32);
             let mut cats = NumInterner::new(u64::from(max_cat), total, 1024);
-            let mut prev = None;
-            for &k in &cat {
-                if prev != Some(k) {
-                    prev = Some(k);
-                    cats.intern(u64::from(k));
-                }
-            }
+            cats.intern_all(&cat);
             (users, grouped.then_some(offsets), cats)
         },
     );
@@ -564,29 +548,32 @@ fn parse_columns_by(bytes: &[u8], b: &mut Builder, bad: &mut BadRows, progress: 
     }
     let item_cat: Vec<u32> = item_raw_cat.iter().map(|&k| cats.intern(u64::from(k))).collect();
     b.item_table.categories = cats.into_interner();
-    match offsets {
+    // The name tables are written while the other cores sort.
+    let names = || rayon::join(|| users.into_interner(), || items.into_interner());
+    let (users, items) = match offsets {
         Some(offsets) => {
-            sort_users(&offsets, &mut ts, &mut item, &mut action, min_ts);
-            phases::mark("sort by time");
+            let ((), names) = rayon::join(|| sort_users(&offsets, &mut ts, &mut item, &mut action, min_ts), names);
             b.set_sorted(offsets, i64::from(min_ts), ts, item, action);
+            names
         }
         None => {
             // Users interleave: the builder's counting sort groups them.
             drop(offsets);
             let millis = ts.iter().map(|&t| i64::from(t) * 1000).collect();
             b.set_core(user, millis, item, action);
+            names()
         }
-    }
+    };
+    phases::mark("sort by time");
     set_tables(b, users, items, item_cat);
-    phases::mark("id tables");
     Ok(true)
 }
 
 /// Hands the interned users and items to the builder, with the items table the
 /// log itself describes: a category per item, no brand, no price.
-fn set_tables(b: &mut Builder, users: NumInterner, items: NumInterner, item_cat: Vec<u32>) {
-    b.users = users.into_interner();
-    b.items = items.into_interner();
+fn set_tables(b: &mut Builder, users: super::Interner, items: super::Interner, item_cat: Vec<u32>) {
+    b.users = users;
+    b.items = items;
     let n_items = item_cat.len();
     b.item_table.described = vec![true; n_items];
     b.item_table.brand = vec![NONE; n_items];
@@ -624,29 +611,64 @@ fn sort_users(offsets: &[u32], ts: &mut [u32], item: &mut [u32], action: &mut [u
 /// [`sort_users`] for one run of users; `offs` are absolute, the columns start at `offs[0]`.
 fn sort_part(offs: &[u32], ts: &mut [u32], item: &mut [u32], action: &mut [u8], base: u32) {
     let start = offs.first().copied().unwrap_or(0);
-    let (mut keys, mut items, mut actions) = (Vec::<u64>::new(), Vec::new(), Vec::new());
+    let mut keys = SortKeys::default();
     for w in offs.windows(2) {
         let (s, e) = ((w[0] - start) as usize, (w[1] - start) as usize);
         let t = &mut ts[s..e];
         if t.windows(2).all(|p| p[0] <= p[1]) {
             continue;
         }
-        // (time, position) keys are unique, so an unstable sort gives the stable order.
-        keys.clear();
-        keys.extend(t.iter().enumerate().map(|(j, &x)| u64::from(x) << 32 | j as u64));
-        keys.sort_unstable();
-        items.clear();
-        items.extend(keys.iter().map(|&k| item[s + (k as u32) as usize]));
-        actions.clear();
-        actions.extend(keys.iter().map(|&k| action[s + (k as u32) as usize]));
-        item[s..e].copy_from_slice(&items);
-        action[s..e].copy_from_slice(&actions);
-        for (x, &k) in t.iter_mut().zip(&keys) {
-            *x = (k >> 32) as u32;
-        }
+        keys.sort(t, &mut item[s..e], &mut action[s..e]);
     }
     for x in ts.iter_mut() {
         *x = x.saturating_sub(base);
+    }
+}
+
+/// Scratch space of [`sort_part`], reused from user to user.
+#[derive(Default)]
+struct SortKeys {
+    narrow: Vec<u32>,
+    wide: Vec<u64>,
+    items: Vec<u32>,
+    actions: Vec<u8>,
+}
+
+impl SortKeys {
+    /// Sorts one user's rows by time (stable). Each key is (time, position): unique, so an
+    /// unstable sort gives the stable order. Keys fit in 32 bits when the user's time span
+    /// leaves room for the position bits (half the memory traffic of 64-bit keys).
+    fn sort(&mut self, t: &mut [u32], item: &mut [u32], action: &mut [u8]) {
+        let n = t.len();
+        let (lo, hi) = t.iter().fold((u32::MAX, 0), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        let shift = usize::BITS - n.saturating_sub(1).leading_zeros();
+        let (items, actions) = (&mut self.items, &mut self.actions);
+        items.clear();
+        actions.clear();
+        if shift < 32 && u64::from(hi - lo) < 1u64 << (32 - shift) {
+            let mask = (1u32 << shift) - 1;
+            let keys = &mut self.narrow;
+            keys.clear();
+            keys.extend(t.iter().enumerate().map(|(j, &x)| (x - lo) << shift | j as u32));
+            keys.sort_unstable();
+            items.extend(keys.iter().map(|&k| item[(k & mask) as usize]));
+            actions.extend(keys.iter().map(|&k| action[(k & mask) as usize]));
+            for (x, &k) in t.iter_mut().zip(keys.iter()) {
+                *x = (k >> shift) + lo;
+            }
+        } else {
+            let keys = &mut self.wide;
+            keys.clear();
+            keys.extend(t.iter().enumerate().map(|(j, &x)| u64::from(x) << 32 | j as u64));
+            keys.sort_unstable();
+            items.extend(keys.iter().map(|&k| item[(k as u32) as usize]));
+            actions.extend(keys.iter().map(|&k| action[(k as u32) as usize]));
+            for (x, &k) in t.iter_mut().zip(keys.iter()) {
+                *x = (k >> 32) as u32;
+            }
+        }
+        item.copy_from_slice(items);
+        action.copy_from_slice(actions);
     }
 }
 
@@ -798,6 +820,21 @@ fn scalar_line(bytes: &[u8], at: usize) -> Option<(Fields, usize)> {
 /// How many rows ahead the item interner prefetches its table slots.
 const PREFETCH_ROWS: usize = 24;
 
+/// Hints the CPU to fetch `slots[k]`: the items table is far larger than the caches and
+/// its lookups otherwise wait on memory one (mispredicted) row at a time.
+#[inline]
+fn prefetch(slots: &[u32], k: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(slot) = slots.get(k) {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: a prefetch is only a hint: it never faults and changes no memory (and
+        // the address is a live element anyway).
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(slot).cast::<i8>()) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (slots, k);
+}
+
 /// Dense ids for numeric keys in first-seen order: a direct-address table for
 /// small keys, a hash map for the rest.
 enum NumInterner {
@@ -816,23 +853,6 @@ impl NumInterner {
             map.reserve(cap);
             NumInterner::Map { map, keys: Vec::with_capacity(cap) }
         }
-    }
-
-    /// Hints the CPU to fetch `k`'s slot: the items table is far larger than the caches and
-    /// its lookups otherwise wait on memory one (mispredicted) row at a time.
-    #[inline]
-    fn prefetch(&self, k: u64) {
-        #[cfg(target_arch = "x86_64")]
-        if let NumInterner::Direct { slots, .. } = self
-            && let Some(slot) = slots.get(k as usize)
-        {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            // SAFETY: a prefetch is only a hint: it never faults and changes no memory
-            // (and the address is a live element anyway).
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(slot).cast::<i8>()) }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = k;
     }
 
     #[inline]
@@ -859,6 +879,70 @@ impl NumInterner {
         }
     }
 
+    /// Replaces every key of `col` by its id, calling `on_new(row)` for each row whose key
+    /// is seen for the first time. The table's kind is matched once, not once per row.
+    fn intern_column(&mut self, col: &mut [u32], mut on_new: impl FnMut(usize)) {
+        match self {
+            NumInterner::Direct { slots, keys } => {
+                for r in 0..col.len() {
+                    if let Some(&ahead) = col.get(r + PREFETCH_ROWS) {
+                        prefetch(slots, ahead as usize);
+                    }
+                    let k = &mut col[r];
+                    // Keys never exceed the maximum the table was sized for.
+                    let Some(slot) = slots.get_mut(*k as usize) else {
+                        *k = NONE;
+                        continue;
+                    };
+                    if *slot == NONE {
+                        *slot = keys.len() as u32;
+                        keys.push(u64::from(*k));
+                        on_new(r);
+                    }
+                    *k = *slot;
+                }
+            }
+            NumInterner::Map { .. } => {
+                for r in 0..col.len() {
+                    let seen = self.len();
+                    let id = self.intern(u64::from(col[r]));
+                    if id as usize == seen {
+                        on_new(r);
+                    }
+                    col[r] = id;
+                }
+            }
+        }
+    }
+
+    /// Interns every key of `col` (a run of equal keys costs one lookup).
+    fn intern_all(&mut self, col: &[u32]) {
+        let mut prev = None;
+        match self {
+            NumInterner::Direct { slots, keys } => {
+                for &k in col {
+                    if prev != Some(k) {
+                        prev = Some(k);
+                        if let Some(slot) = slots.get_mut(k as usize)
+                            && *slot == NONE
+                        {
+                            *slot = keys.len() as u32;
+                            keys.push(u64::from(k));
+                        }
+                    }
+                }
+            }
+            NumInterner::Map { .. } => {
+                for &k in col {
+                    if prev != Some(k) {
+                        prev = Some(k);
+                        self.intern(u64::from(k));
+                    }
+                }
+            }
+        }
+    }
+
     fn keys(&self) -> &[u64] {
         match self {
             NumInterner::Direct { keys, .. } | NumInterner::Map { keys, .. } => keys,
@@ -870,10 +954,12 @@ impl NumInterner {
     }
 
     fn into_interner(self) -> super::Interner {
-        let mut pool = super::StrPool::new();
+        let keys = self.keys();
+        let widest = keys.iter().max().map_or(1, |&k| k.checked_ilog10().unwrap_or(0) as usize + 1);
+        let mut pool = super::StrPool::with_capacity(keys.len(), keys.len() * widest);
         // Digits written in place: `to_string` would allocate once per key (a million items).
         let mut buf = [0u8; 20];
-        for &k in self.keys() {
+        for &k in keys {
             pool.push(decimal(k, &mut buf));
         }
         super::Interner::from_pool(pool)
@@ -1053,7 +1139,7 @@ fn build_from_chunks(path: &Path, chunks: Vec<Chunk>, b: &mut Builder, bad: &mut
         *t = t.saturating_mul(1000);
     }
     b.set_core(user_ids, millis, item_ids, action);
-    set_tables(b, users, items, item_cat);
+    set_tables(b, users.into_interner(), items.into_interner(), item_cat);
     Ok(())
 }
 
