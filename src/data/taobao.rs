@@ -1166,6 +1166,24 @@ mod tests {
     }
 
     #[test]
+    fn one_user_sort_is_stable_with_narrow_and_wide_keys() {
+        let mut rng = crate::util::rng::Rng::new(3);
+        let mut keys = SortKeys::default();
+        // Spans that fit 32-bit keys with the position bits and spans that do not.
+        for (n, span) in [(2, 3), (7, 1), (100, 1000), (300, 1 << 22), (300, 1 << 24), (5, u32::MAX as u64)] {
+            let mut t: Vec<u32> = (0..n).map(|_| rng.below(span) as u32).collect();
+            let mut item: Vec<u32> = (0..n as u32).collect();
+            let mut action: Vec<u8> = (0..n).map(|i| i as u8).collect();
+            let mut want: Vec<(u32, u32)> = t.iter().copied().zip(item.iter().copied()).collect();
+            want.sort_by_key(|p| p.0);
+            keys.sort(&mut t, &mut item, &mut action);
+            let got: Vec<(u32, u32)> = t.iter().copied().zip(item.iter().copied()).collect();
+            assert_eq!(got, want, "n {n} span {span}");
+            assert!(item.iter().zip(&action).all(|(&i, &a)| a == i as u8));
+        }
+    }
+
+    #[test]
     fn the_word_parser_agrees_with_the_careful_one_on_every_line() {
         let mut rng = crate::util::rng::Rng::new(7);
         let mut text = String::new();
