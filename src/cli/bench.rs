@@ -188,6 +188,8 @@ fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
     let opts = LoadOptions { format: Some(Format::Taobao), ..Default::default() };
     let reps = a.reps.max(1);
     let mut parse = Vec::new();
+    // Seconds of the parse to typed columns (the part `pandas.read_csv` also does).
+    let mut columns = Vec::new();
     // Seconds of each phase of the cold parse, one entry per repetition.
     let mut phases: Vec<(&'static str, Vec<f64>)> = Vec::new();
     let mut d: Option<Dataset> = None;
@@ -197,7 +199,9 @@ fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
         let t = Instant::now();
         let (data, _) = load(&path, &opts)?;
         parse.push(t.elapsed().as_secs_f64());
-        for (name, secs) in crate::util::phases::stop() {
+        let rep = crate::util::phases::stop();
+        columns.push(rep.iter().filter(|(n, _)| crate::data::taobao::COLUMN_PHASES.contains(n)).map(|(_, s)| s).sum::<f64>());
+        for (name, secs) in rep {
             match phases.iter_mut().find(|(n, _)| *n == name) {
                 Some((_, v)) => v.push(secs),
                 None => phases.push((name, vec![secs])),
@@ -223,12 +227,14 @@ fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
         anyhow::ensure!(r.from_cache, "cache was not used on reopen");
     }
     let rows = d.n_behaviors() as f64;
-    let (parse_s, reopen_s) = (median(parse), median(reopen));
+    let (parse_s, reopen_s, columns_s) = (median(parse), median(reopen), median(columns));
     let bytes_per = d.column_bytes() as f64 / rows;
-    let pandas_s = if a.pandas { time_pandas(&path, reps) } else { None };
+    let pandas = if a.pandas { time_pandas(&path, reps) } else { None };
+    let (pandas_s, pandas_full_s) = (pandas.map(|p| p.0), pandas.map(|p| p.1));
     let out = serde_json::json!({
         "file": path, "file_bytes": size, "rows": d.n_behaviors(), "users": d.n_users(), "items": d.n_items(),
         "parse_secs_median": parse_s, "parse_rows_per_s": rows / parse_s,
+        "columns_secs_median": columns_s,
         "parse_phases_secs_median": phases.iter().map(|(n, s)| (n.to_string(), serde_json::json!(s))).collect::<serde_json::Map<_, _>>(),
         "parse_and_cache_write_secs": parse_and_write,
         "reopen_secs_median": reopen_s, "reopen_rows_per_s": rows / reopen_s,
@@ -236,6 +242,9 @@ fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
         "bytes_per_behavior": bytes_per,
         "pandas_read_csv_secs_median": pandas_s,
         "parse_speedup_vs_pandas": pandas_s.map(|p| p / parse_s),
+        "columns_speedup_vs_pandas_read_csv": pandas_s.map(|p| p / columns_s),
+        "pandas_same_result_secs_median": pandas_full_s,
+        "parse_speedup_vs_pandas_same_result": pandas_full_s.map(|p| p / parse_s),
         "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
     });
     if a.json {
@@ -245,27 +254,58 @@ fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
         println!("  cold parse     {parse_s:.3} s  ({:.2} M rows/s, median of {reps})", rows / parse_s / 1e6);
         let parts: Vec<String> = phases.iter().map(|(n, s)| format!("{n} {:.0}", s * 1e3)).collect();
         println!("    phases (ms, medians): {}", parts.join(" · "));
+        println!("    of which to typed columns {columns_s:.3} s (count lines + parse fields)");
         println!("  cache reopen   {reopen_s:.3} s  ({:.1}x faster than parse)", parse_s / reopen_s);
         println!("  memory         {bytes_per:.2} bytes per behaviour (columns + offsets)");
-        if let Some(p) = pandas_s {
-            println!("  pandas.read_csv {p:.3} s  -> lumlab parse is {:.1}x pandas", p / parse_s);
+        if let (Some(p), Some(f)) = (pandas_s, pandas_full_s) {
+            println!("  pandas.read_csv {p:.3} s  -> lumlab's whole parse is {:.1}x pandas, its columns {:.1}x", p / parse_s, p / columns_s);
+            println!("  pandas read_csv + ids + stable sort (lumlab's result) {f:.3} s  -> lumlab is {:.1}x", f / parse_s);
         }
     }
     Ok(())
 }
 
-/// Times pandas.read_csv on the same file (median of `reps`), if python3 + pandas exist.
-fn time_pandas(path: &Path, reps: usize) -> Option<f64> {
-    let script = format!(
-        "import time,pandas as pd\nts=[]\nfor _ in range({reps}):\n t=time.perf_counter(); pd.read_csv({:?}, header=None, names=['user','item','category','behavior','ts']); ts.append(time.perf_counter()-t)\nts.sort(); print(ts[len(ts)//2])",
-        path.to_string_lossy()
-    );
-    let out = std::process::Command::new("python3").arg("-c").arg(script).output().ok()?;
+/// The pandas side of `bench load`: `read_csv` alone, and `read_csv` plus what lumlab's load
+/// also does (dense ids in first-seen order, rows grouped by user and sorted by time with a
+/// stable sort, compact arrays). Prints the two medians in seconds.
+const PANDAS_SCRIPT: &str = r#"
+import sys, time
+import numpy as np, pandas as pd
+path, reps = sys.argv[1], int(sys.argv[2])
+names = ['user', 'item', 'category', 'behavior', 'ts']
+read, full = [], []
+for _ in range(reps):
+    t = time.perf_counter()
+    df = pd.read_csv(path, header=None, names=names)
+    read.append(time.perf_counter() - t)
+    u, _ = pd.factorize(df['user'])
+    i, _ = pd.factorize(df['item'])
+    pd.factorize(df['category'])
+    a, _ = pd.factorize(df['behavior'])
+    ts = df['ts'].to_numpy()
+    order = np.lexsort((ts, u))
+    cols = (u[order].astype(np.uint32), ts[order], i[order].astype(np.uint32), a[order].astype(np.uint8))
+    full.append(time.perf_counter() - t)
+    del df, cols
+read.sort()
+full.sort()
+print(read[len(read) // 2], full[len(full) // 2])
+"#;
+
+/// Medians of pandas `read_csv` and of `read_csv` + ids + sort on the same file, if python3
+/// and pandas exist.
+fn time_pandas(path: &Path, reps: usize) -> Option<(f64, f64)> {
+    let out = std::process::Command::new("python3").arg("-c").arg(PANDAS_SCRIPT).arg(path).arg(reps.to_string()).output().ok()?;
     if !out.status.success() {
         eprintln!("pandas timing failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
         return None;
     }
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut v = text.split_whitespace().map(str::parse::<f64>);
+    match (v.next(), v.next()) {
+        (Some(Ok(read)), Some(Ok(full))) => Some((read, full)),
+        _ => None,
+    }
 }
 
 fn tempdir_in_target() -> anyhow::Result<PathBuf> {

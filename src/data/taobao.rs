@@ -19,6 +19,10 @@ use crate::util::FxHashMap;
 use crate::util::mapped::Mapped;
 use crate::util::phases;
 
+/// The phases (see `util::phases`) that turn the text into typed columns: what
+/// `pandas.read_csv` does, before ids, sorting and tables.
+pub const COLUMN_PHASES: [&str; 2] = ["count lines", "parse fields"];
+
 /// Bytes read at a time by each parser thread.
 const READ_PIECE: usize = 4 << 20;
 /// Rows expected per byte of file when sizing the general path's columns (real lines are ~33 bytes).
