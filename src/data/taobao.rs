@@ -1187,13 +1187,14 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_word_parser_agrees_with_the_careful_one_on_every_line() {
-        let mut rng = crate::util::rng::Rng::new(7);
+    /// A log of `n` random lines: mostly well-formed with ids of up to `id_digits` digits and
+    /// times of up to `ts_digits`, some with junk, missing or extra fields, CRLF, blank lines.
+    fn fuzz_log(seed: u64, n: usize, id_digits: u64, ts_digits: u64) -> String {
+        let mut rng = crate::util::rng::Rng::new(seed);
         let mut text = String::new();
-        for _ in 0..20_000 {
+        for _ in 0..n {
             let action = ["pv", "buy", "fav", "cart", "pvx", "car", "", "PV", "buy "][if rng.below(4) == 0 { rng.index(9) } else { rng.index(4) }];
-            let mut fields = vec![fuzz_field(&mut rng, 10), fuzz_field(&mut rng, 10), fuzz_field(&mut rng, 10), action.to_string(), fuzz_field(&mut rng, 17)];
+            let mut fields = vec![fuzz_field(&mut rng, id_digits), fuzz_field(&mut rng, id_digits), fuzz_field(&mut rng, id_digits), action.to_string(), fuzz_field(&mut rng, ts_digits)];
             match rng.below(30) {
                 0 => drop(fields.pop()),
                 1 => fields.push("1".into()),
@@ -1202,6 +1203,12 @@ mod tests {
             text.push_str(&fields.join(","));
             text.push_str(["\n", "\r\n", "\n", "\n", "\r\r\n", "\n\n"][rng.index(6)]);
         }
+        text
+    }
+
+    #[test]
+    fn the_word_parser_agrees_with_the_careful_one_on_every_line() {
+        let text = fuzz_log(7, 20_000, 10, 17);
         let bytes = text.as_bytes();
         let (mut at, mut fast) = (0, 0);
         while at < bytes.len() {
@@ -1369,6 +1376,28 @@ mod tests {
             if odd {
                 assert!(fast.2[0].ends_with(":4: unknown behavior `click`"), "{:?}", fast.2);
             }
+        }
+    }
+
+    #[test]
+    fn fuzzed_logs_parse_the_same_through_columns_and_the_general_path() {
+        let dir = tempfile::tempdir().unwrap();
+        for seed in 0..3 {
+            // Ids and times of up to 9 digits always fit the 32-bit columns; negative times
+            // (which take the general path) become bad rows.
+            let text = fuzz_log(seed, 3_000, 9, 9).replace(",-", ",x-");
+            let p = dir.path().join(format!("f{seed}.csv"));
+            std::fs::write(&p, &text).unwrap();
+            let general = load_by(&p, Route::ReadChunks);
+            for piece in [64, 1000, 1 << 20] {
+                let mut b = Builder::new();
+                let mut bad = BadRows::new(&p, false);
+                assert!(parse_columns_by(text.as_bytes(), &mut b, &mut bad, None, piece).unwrap(), "seed {seed} piece {piece}");
+                let d = b.finish(crate::data::Format::Taobao, &p).unwrap();
+                assert!(d == general.0, "seed {seed} piece {piece}: datasets differ");
+                assert_eq!((bad.skipped, &bad.examples), (general.1, &general.2), "seed {seed} piece {piece}");
+            }
+            assert!(general.1 > 100 && general.0.n_behaviors() > 1_000, "{} skipped", general.1);
         }
     }
 
