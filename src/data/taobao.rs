@@ -1,9 +1,11 @@
 //! The Taobao UserBehavior.csv preset: `user,item,category,behavior,ts`, no
-//! header, numeric ids, 100M rows in the full file. Built for speed: chunks of
-//! the file are parsed in parallel into compact columns, then users (with
-//! categories) and items are interned concurrently, each in file order, through
-//! a direct-address table when the ids are small enough (they are, in the real
-//! file) and a hash map otherwise.
+//! header, numeric ids, 100M rows in the full file. Built for speed: the file is
+//! mapped, its lines counted per piece, and the pieces parsed in parallel (a line
+//! at a time, 8 bytes a step) straight into file-wide 32-bit columns; then users
+//! (with categories) and items are interned concurrently, each in file order,
+//! through a direct-address table when the ids are small enough (they are, in the
+//! real file) and a hash map otherwise, and each user's rows are sorted by time in
+//! place while the name tables are written. `lumlab bench load` times each phase.
 
 use std::fs::File;
 use std::path::Path;
