@@ -635,47 +635,28 @@ fn sort_part(offs: &[u32], ts: &mut [u32], item: &mut [u32], action: &mut [u8], 
 /// Scratch space of [`sort_part`], reused from user to user.
 #[derive(Default)]
 struct SortKeys {
-    narrow: Vec<u32>,
-    wide: Vec<u64>,
+    keys: Vec<u64>,
     items: Vec<u32>,
     actions: Vec<u8>,
 }
 
 impl SortKeys {
     /// Sorts one user's rows by time (stable). Each key is (time, position): unique, so an
-    /// unstable sort gives the stable order. Keys fit in 32 bits when the user's time span
-    /// leaves room for the position bits (half the memory traffic of 64-bit keys).
+    /// unstable sort gives the stable order.
     fn sort(&mut self, t: &mut [u32], item: &mut [u32], action: &mut [u8]) {
-        let n = t.len();
-        let (lo, hi) = t.iter().fold((u32::MAX, 0), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-        let shift = usize::BITS - n.saturating_sub(1).leading_zeros();
-        let (items, actions) = (&mut self.items, &mut self.actions);
+        let Self { keys, items, actions } = self;
+        keys.clear();
+        keys.extend(t.iter().enumerate().map(|(j, &x)| u64::from(x) << 32 | j as u64));
+        keys.sort_unstable();
         items.clear();
+        items.extend(keys.iter().map(|&k| item[(k as u32) as usize]));
         actions.clear();
-        if shift < 32 && u64::from(hi - lo) < 1u64 << (32 - shift) {
-            let mask = (1u32 << shift) - 1;
-            let keys = &mut self.narrow;
-            keys.clear();
-            keys.extend(t.iter().enumerate().map(|(j, &x)| (x - lo) << shift | j as u32));
-            keys.sort_unstable();
-            items.extend(keys.iter().map(|&k| item[(k & mask) as usize]));
-            actions.extend(keys.iter().map(|&k| action[(k & mask) as usize]));
-            for (x, &k) in t.iter_mut().zip(keys.iter()) {
-                *x = (k >> shift) + lo;
-            }
-        } else {
-            let keys = &mut self.wide;
-            keys.clear();
-            keys.extend(t.iter().enumerate().map(|(j, &x)| u64::from(x) << 32 | j as u64));
-            keys.sort_unstable();
-            items.extend(keys.iter().map(|&k| item[(k as u32) as usize]));
-            actions.extend(keys.iter().map(|&k| action[(k as u32) as usize]));
-            for (x, &k) in t.iter_mut().zip(keys.iter()) {
-                *x = (k >> 32) as u32;
-            }
-        }
+        actions.extend(keys.iter().map(|&k| action[(k as u32) as usize]));
         item.copy_from_slice(items);
         action.copy_from_slice(actions);
+        for (x, &k) in t.iter_mut().zip(keys.iter()) {
+            *x = (k >> 32) as u32;
+        }
     }
 }
 
@@ -1173,10 +1154,10 @@ mod tests {
     }
 
     #[test]
-    fn one_user_sort_is_stable_with_narrow_and_wide_keys() {
+    fn one_user_sort_is_stable() {
         let mut rng = crate::util::rng::Rng::new(3);
         let mut keys = SortKeys::default();
-        // Spans that fit 32-bit keys with the position bits and spans that do not.
+        // Short and long users, narrow and wide time spans, many ties and none.
         for (n, span) in [(2, 3), (7, 1), (100, 1000), (300, 1 << 22), (300, 1 << 24), (5, u32::MAX as u64)] {
             let mut t: Vec<u32> = (0..n).map(|_| rng.below(span) as u32).collect();
             let mut item: Vec<u32> = (0..n as u32).collect();
