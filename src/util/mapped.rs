@@ -51,11 +51,15 @@ impl Mapped {
 }
 
 impl Mapped {
-    /// Unmaps on a short-lived thread: tearing down the page tables of a large mapping
-    /// takes milliseconds (about 15 for 330 MB) that the caller need not wait for.
-    /// Unmaps right here when no thread can be started.
+    /// Unmaps a large mapping on a short-lived thread: tearing down its page tables takes
+    /// milliseconds (about 15 for 330 MB) that the caller need not wait for. A small one
+    /// (cheaper to unmap than a thread is to start), or one when no thread can be
+    /// started, is unmapped right here.
     pub fn release_in_background(self) {
-        let _ = std::thread::Builder::new().name("lumlab-unmap".into()).spawn(move || drop(self));
+        const LARGE: usize = 32 << 20;
+        if self.len >= LARGE {
+            let _ = std::thread::Builder::new().name("lumlab-unmap".into()).spawn(move || drop(self));
+        }
     }
 }
 
