@@ -660,32 +660,10 @@ impl SortKeys {
     }
 }
 
-/// The run of decimal digits at `at`: (value, index after it); at most 18 digits
-/// (so it cannot overflow), at least one.
-#[inline]
-fn digit_run(bytes: &[u8], at: usize) -> Option<(u64, usize)> {
-    let mut end = at;
-    let mut v: u64 = 0;
-    while let Some(&b) = bytes.get(end) {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        v = v.wrapping_mul(10).wrapping_add(u64::from(d));
-        end += 1;
-    }
-    (end > at && end - at <= 18).then_some((v, end))
-}
-
-/// Digits of an unsigned id at `at` followed by `stop`: (value, index of the stop byte).
-#[inline]
-fn digits(bytes: &[u8], at: usize, stop: u8) -> Option<(u64, usize)> {
-    digit_run(bytes, at).filter(|&(_, end)| bytes.get(end) == Some(&stop))
-}
-
-/// Parses the well-formed line starting at `at` (`u,i,c,behavior,ts` then `\n`, `\r\n`
-/// or the end); returns its fields and where the next line starts, or None when the
-/// line needs the careful parser.
+/// Parses the well-formed line starting at `at` (`u,i,c,behavior,ts` then `\n` or
+/// `\r\n`); returns its fields and where the next line starts, or None when the line
+/// needs the careful parser (as do the last line or two of a piece, where the word
+/// loads would run past its end).
 ///
 /// Reads 8 bytes at a time: each field's length comes from a bit mask of its non-digit
 /// bytes and its value from a few multiplications, so the loop does not branch once per
@@ -693,10 +671,8 @@ fn digits(bytes: &[u8], at: usize, stop: u8) -> Option<(u64, usize)> {
 /// than 8 digits and times of more than 15 take the careful path.
 #[inline]
 fn fast_line(bytes: &[u8], at: usize) -> Option<(Fields, usize)> {
-    match bytes.get(at..at + LINE_WINDOW) {
-        Some(w) => word_line(w.try_into().ok()?).map(|(f, len)| (f, at + len)),
-        None => scalar_line(bytes, at),
-    }
+    let window = bytes.get(at..at + LINE_WINDOW)?;
+    word_line(window.try_into().ok()?).map(|(f, len)| (f, at + len))
 }
 
 /// Bytes [`word_line`] looks at: the longest line it accepts (8 + 8 + 8 digits, `cart`,
@@ -772,35 +748,6 @@ fn word_line(w: &[u8; LINE_WINDOW]) -> Option<(Fields, usize)> {
         (Some(b'\n'), _) => end + 1,
         (Some(b'\r'), Some(b'\n')) => end + 2,
         _ => return None,
-    };
-    Some((Fields { user, item, cat, action: action as u8, ts: ts as i64 }, next))
-}
-
-/// [`fast_line`] one byte at a time, for the last lines of a piece (where the word
-/// loads would run past its end).
-#[inline]
-fn scalar_line(bytes: &[u8], at: usize) -> Option<(Fields, usize)> {
-    let (user, at) = digits(bytes, at, b',')?;
-    let (item, at) = digits(bytes, at + 1, b',')?;
-    let (cat, at) = digits(bytes, at + 1, b',')?;
-    let rest = bytes.get(at + 1..)?;
-    let (action, len) = if rest.starts_with(b"pv,") {
-        (Action::Click, 2)
-    } else if rest.starts_with(b"buy,") {
-        (Action::Buy, 3)
-    } else if rest.starts_with(b"fav,") {
-        (Action::Fav, 3)
-    } else if rest.starts_with(b"cart,") {
-        (Action::Cart, 4)
-    } else {
-        return None;
-    };
-    let (ts, end) = digit_run(bytes, at + 1 + len + 1)?;
-    let next = match bytes.get(end) {
-        None => end,
-        Some(b'\n') => end + 1,
-        Some(b'\r') if bytes.get(end + 1) == Some(&b'\n') => end + 2,
-        Some(_) => return None,
     };
     Some((Fields { user, item, cat, action: action as u8, ts: ts as i64 }, next))
 }
@@ -1202,7 +1149,7 @@ mod tests {
             let careful = parse_fields(line).ok();
             // Ids of up to 8 digits and times of up to 15 are the word parser's to take.
             let parts: Vec<&[u8]> = line.split(|&b| b == b',').collect();
-            let within = parts.len() == 5 && parts[..3].iter().all(|p| p.len() <= 8) && parts[4].len() <= 15 && !parts[4].starts_with(b"-");
+            let within = parts.len() == 5 && parts[..3].iter().all(|p| p.len() <= 8) && parts[4].len() <= 15 && !parts[4].starts_with(b"-") && at + LINE_WINDOW <= bytes.len();
             match fast_line(bytes, at) {
                 Some((f, next)) => {
                     fast += 1;
