@@ -1,7 +1,7 @@
 //! The Taobao UserBehavior.csv preset: `user,item,category,behavior,ts`, no
 //! header, numeric ids, 100M rows in the full file. Built for speed: the file is
 //! mapped, its lines counted per piece, and the pieces parsed in parallel (a line
-//! at a time, 8 bytes a step) straight into file-wide 32-bit columns; then users
+//! at a time, by the fast parsers of [`lines`]) straight into file-wide 32-bit columns; then users
 //! (with categories) and items are interned concurrently, each in file order,
 //! through a direct-address table when the ids are small enough (they are, in the
 //! real file) and a hash map otherwise, and each user's rows are sorted by time in
@@ -20,6 +20,8 @@ use super::{Action, DataError, NONE};
 use crate::util::FxHashMap;
 use crate::util::mapped::Mapped;
 use crate::util::phases;
+
+mod lines;
 
 /// The phases (see `util::phases`) that turn the text into typed columns: what
 /// `pandas.read_csv` does, before ids, sorting and tables.
@@ -214,17 +216,22 @@ fn parse_fields(line: &[u8]) -> Result<Fields, String> {
 /// Parses whole lines (`bytes` ends at a line end or the end of the file) into `sink`;
 /// false when the sink refused a row (the rest is not parsed).
 fn parse_lines<S: Sink>(bytes: &[u8], sink: &mut S) -> bool {
+    parse_lines_by(bytes, sink, lines::fast_lines)
+}
+
+/// [`parse_lines`] with a given fast parser (tests compare them): runs of well-formed
+/// lines go through `fast`, anything unusual through the careful [`parse_fields`].
+fn parse_lines_by<S: Sink>(bytes: &[u8], sink: &mut S, fast: fn(&[u8], usize, &mut S) -> Option<usize>) -> bool {
     let mut at = 0;
     while at < bytes.len() {
-        sink.tally().lines += 1;
-        // One pass over a well-formed line; anything unusual takes the careful path.
-        if let Some((f, next)) = fast_line(bytes, at) {
-            if !sink.put(f) {
-                return false;
-            }
-            at = next;
-            continue;
+        match fast(bytes, at, sink) {
+            Some(stop) => at = stop,
+            None => return false,
         }
+        if at >= bytes.len() {
+            break;
+        }
+        sink.tally().lines += 1;
         let end = bytes[at..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |p| at + p);
         let line = &bytes[at..end];
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -248,7 +255,6 @@ fn parse_lines<S: Sink>(bytes: &[u8], sink: &mut S) -> bool {
     true
 }
 
-/// Reads `buf.len()` bytes (fewer at the end of the file) at `pos`.
 fn read_at(file: &File, buf: &mut [u8], pos: u64) -> std::io::Result<usize> {
     #[cfg(unix)]
     {
@@ -660,98 +666,6 @@ impl SortKeys {
     }
 }
 
-/// Parses the well-formed line starting at `at` (`u,i,c,behavior,ts` then `\n` or
-/// `\r\n`); returns its fields and where the next line starts, or None when the line
-/// needs the careful parser (as do the last line or two of a piece, where the word
-/// loads would run past its end).
-///
-/// Reads 8 bytes at a time: each field's length comes from a bit mask of its non-digit
-/// bytes and its value from a few multiplications, so the loop does not branch once per
-/// byte (field lengths vary from line to line and such branches mispredict). Ids of more
-/// than 8 digits and times of more than 15 take the careful path.
-#[inline]
-fn fast_line(bytes: &[u8], at: usize) -> Option<(Fields, usize)> {
-    let window = bytes.get(at..at + LINE_WINDOW)?;
-    word_line(window.try_into().ok()?).map(|(f, len)| (f, at + len))
-}
-
-/// Bytes [`word_line`] looks at: the longest line it accepts (8 + 8 + 8 digits, `cart`,
-/// 15 digits, separators, `\r\n`) plus the tail of its last 8-byte load.
-const LINE_WINDOW: usize = 64;
-
-/// The 8 bytes at `at` as a little-endian word, each minus `'0'` (digits become 0..=9).
-#[inline]
-fn word(w: &[u8; LINE_WINDOW], at: usize) -> Option<u64> {
-    let b: [u8; 8] = w.get(at..at + 8)?.try_into().ok()?;
-    Some(u64::from_le_bytes(b) ^ 0x3030_3030_3030_3030)
-}
-
-/// How many leading bytes of `x` (from [`word`]) are digits (8 when all are).
-#[inline]
-fn digit_count(x: u64) -> usize {
-    // A byte's high bit ends up set when it is not 0..=9 ('0'..='9' before the xor); the
-    // low 7 bits are added separately so that no carry crosses into the next byte.
-    let not_digit = (((x & 0x7F7F_7F7F_7F7F_7F7F) + 0x7676_7676_7676_7676) | x) & 0x8080_8080_8080_8080;
-    not_digit.trailing_zeros() as usize / 8
-}
-
-/// The value of the first `len` (1..=8) digits of `x` (from [`word`]).
-#[inline]
-fn digits_value(x: u64, len: usize) -> u64 {
-    // Shift the digits to the top so the number reads as 8 digits with leading zeros, then
-    // combine pairs, fours and eights in three multiply steps.
-    let v = x << (8 * (8 - len));
-    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
-    let lo = (v & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32));
-    let hi = ((v >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32));
-    lo.wrapping_add(hi) >> 32
-}
-
-/// An id of 1..=8 digits at `at` ended by a comma: (value, index of the comma).
-#[inline]
-fn word_id(w: &[u8; LINE_WINDOW], at: usize) -> Option<(u64, usize)> {
-    let x = word(w, at)?;
-    let len = digit_count(x);
-    (len >= 1 && w.get(at + len) == Some(&b',')).then(|| (digits_value(x, len), at + len))
-}
-
-/// [`fast_line`] on the window at a line start: (fields, length of the line with its end).
-#[inline]
-fn word_line(w: &[u8; LINE_WINDOW]) -> Option<(Fields, usize)> {
-    let (user, at) = word_id(w, 0)?;
-    let (item, at) = word_id(w, at + 1)?;
-    let (cat, at) = word_id(w, at + 1)?;
-    let at = at + 1;
-    let tag: [u8; 4] = w.get(at..at + 4)?.try_into().ok()?;
-    let (action, at) = match &tag {
-        [b'p', b'v', b',', _] => (Action::Click, at + 3),
-        b"buy," => (Action::Buy, at + 4),
-        b"fav," => (Action::Fav, at + 4),
-        b"cart" if w.get(at + 4) == Some(&b',') => (Action::Cart, at + 5),
-        _ => return None,
-    };
-    let x = word(w, at)?;
-    let (ts, end) = match digit_count(x) {
-        0 => return None,
-        8 => {
-            const POW10: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
-            let y = word(w, at + 8)?;
-            match digit_count(y) {
-                0 => (digits_value(x, 8), at + 8),
-                8 => return None,
-                len => (digits_value(x, 8) * POW10[len] + digits_value(y, len), at + 8 + len),
-            }
-        }
-        len => (digits_value(x, len), at + len),
-    };
-    let next = match (w.get(end), w.get(end + 1)) {
-        (Some(b'\n'), _) => end + 1,
-        (Some(b'\r'), Some(b'\n')) => end + 2,
-        _ => return None,
-    };
-    Some((Fields { user, item, cat, action: action as u8, ts: ts as i64 }, next))
-}
-
 /// How many rows ahead the item interner prefetches its table slots.
 const PREFETCH_ROWS: usize = 24;
 
@@ -1124,7 +1038,7 @@ mod tests {
         let mut rng = crate::util::rng::Rng::new(seed);
         let mut text = String::new();
         for _ in 0..n {
-            let action = ["pv", "buy", "fav", "cart", "pvx", "car", "", "PV", "buy "][if rng.below(4) == 0 { rng.index(9) } else { rng.index(4) }];
+            let action = ["pv", "buy", "fav", "cart", "pvx", "car", "", "PV", "buy ", "pv\0", "fa"][if rng.below(4) == 0 { rng.index(11) } else { rng.index(4) }];
             let mut fields = vec![fuzz_field(&mut rng, id_digits), fuzz_field(&mut rng, id_digits), fuzz_field(&mut rng, id_digits), action.to_string(), fuzz_field(&mut rng, ts_digits)];
             match rng.below(30) {
                 0 => drop(fields.pop()),
@@ -1138,29 +1052,70 @@ mod tests {
     }
 
     #[test]
-    fn the_word_parser_agrees_with_the_careful_one_on_every_line() {
+    fn the_fast_parsers_agree_with_the_careful_one_on_every_line() {
         let text = fuzz_log(7, 20_000, 10, 17);
         let bytes = text.as_bytes();
-        let (mut at, mut fast) = (0, 0);
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = lines::avx2::available();
+        let (mut at, mut fast, mut wide) = (0, 0, 0);
         while at < bytes.len() {
             let end = bytes[at..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |p| at + p);
             let line = &bytes[at..end];
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             let careful = parse_fields(line).ok();
-            // Ids of up to 8 digits and times of up to 15 are the word parser's to take.
             let parts: Vec<&[u8]> = line.split(|&b| b == b',').collect();
-            let within = parts.len() == 5 && parts[..3].iter().all(|p| p.len() <= 8) && parts[4].len() <= 15 && !parts[4].starts_with(b"-") && at + LINE_WINDOW <= bytes.len();
-            match fast_line(bytes, at) {
+            let ids_fit = parts.len() == 5 && parts[..3].iter().all(|p| p.len() <= 8) && !parts[4].starts_with(b"-");
+            let show = || String::from_utf8_lossy(line).into_owned();
+            // Ids of up to 8 digits and times of up to 15 are the word parser's to take.
+            let within = ids_fit && parts[4].len() <= 15 && at + lines::LINE_WINDOW <= bytes.len();
+            match lines::fast_line(bytes, at) {
                 Some((f, next)) => {
                     fast += 1;
-                    assert_eq!(Some(f), careful, "line {:?}", String::from_utf8_lossy(line));
+                    assert_eq!(Some(f), careful, "line {:?}", show());
                     assert_eq!(next, end + 1);
                 }
-                None => assert!(careful.is_none() || !within, "declined {:?}", String::from_utf8_lossy(line)),
+                None => assert!(careful.is_none() || !within, "word parser declined {:?}", show()),
+            }
+            // The AVX2 parser takes times of up to 16 digits, lines of up to 63 bytes.
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                let within = ids_fit && parts[4].len() <= 16 && end - at < 64;
+                let window = bytes.get(at..at + lines::avx2::WINDOW).and_then(|w| <&[u8; lines::avx2::WINDOW]>::try_from(w).ok());
+                // SAFETY: `avx2` says the CPU has the features.
+                match window.and_then(|w| unsafe { lines::avx2::line(w) }) {
+                    Some((f, len)) => {
+                        wide += 1;
+                        assert_eq!(Some(f), careful, "line {:?}", show());
+                        assert_eq!(at + len, end + 1);
+                    }
+                    None => assert!(careful.is_none() || !within || window.is_none(), "AVX2 parser declined {:?}", show()),
+                }
             }
             at = end + 1;
         }
         assert!(fast > 4_000, "{fast}");
+        #[cfg(target_arch = "x86_64")]
+        assert!(!avx2 || wide > 4_000, "{wide}");
+        let _ = wide;
+    }
+
+    #[test]
+    fn whole_logs_parse_the_same_with_either_fast_parser() {
+        for (seed, id_digits, ts_digits) in [(1, 8, 10), (2, 10, 17), (3, 3, 16)] {
+            let text = fuzz_log(seed, 5_000, id_digits, ts_digits);
+            let mut portable = Chunk::default();
+            assert!(parse_lines_by(text.as_bytes(), &mut portable, lines::word_lines));
+            let mut careful = Chunk::default();
+            assert!(parse_lines_by(text.as_bytes(), &mut careful, |_, at, _| Some(at)));
+            assert_eq!(columns(&portable), columns(&careful), "seed {seed}");
+            #[cfg(target_arch = "x86_64")]
+            if lines::avx2::available() {
+                let mut avx2 = Chunk::default();
+                // SAFETY: the CPU has the features (checked above).
+                assert!(parse_lines_by(text.as_bytes(), &mut avx2, |b, at, s| unsafe { lines::avx2::lines(b, at, s) }));
+                assert_eq!(columns(&avx2), columns(&careful), "seed {seed}");
+            }
+        }
     }
 
     #[test]
