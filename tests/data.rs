@@ -309,7 +309,16 @@ fn fingerprint_follows_the_bytes_not_the_path_or_mtime() {
     assert_ne!(load(&a, &LoadOptions::cached()).unwrap().1.fingerprint, fa);
     // An items table beside the log is part of the input.
     write(&dir.path().join("copy"), "items.csv", "item_id,title\na,Alpha\n");
-    assert_ne!(load(&b, &LoadOptions::cached()).unwrap().1.fingerprint, fb);
+    let with_items = load(&b, &LoadOptions::cached()).unwrap().1;
+    assert_ne!(with_items.fingerprint, fb);
+    // Runs recorded the first recipe's fingerprints; they still name the same input.
+    let opts = LoadOptions::cached();
+    let legacy = format!("{:016x}", lumlab::data::cache::legacy_fingerprint(&b, with_items.items_file.as_deref(), "format=None;roles=None").unwrap());
+    assert_ne!(legacy, with_items.fingerprint);
+    assert!(with_items.has_fingerprint(&with_items.fingerprint, &opts));
+    assert!(with_items.has_fingerprint(&legacy, &opts));
+    assert!(!with_items.has_fingerprint(&fb, &opts), "the log without its items table is another input");
+    assert!(!with_items.has_fingerprint("0123456789abcdef", &opts));
 }
 
 #[test]

@@ -16,7 +16,7 @@ use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
 const MAGIC: &[u8; 8] = b"LUMCACHE";
 /// Bump when the payload layout or parsing semantics change.
-pub const CACHE_VERSION: u32 = 2;
+pub const CACHE_VERSION: u32 = 3;
 /// Bytes hashed at each of the sampled positions of the source.
 const SAMPLE_BYTES: u64 = 1 << 16;
 
@@ -43,40 +43,86 @@ pub fn source_key(path: &Path, options: &str) -> std::io::Result<u64> {
     Ok(h.digest())
 }
 
-/// Version of [`content_fingerprint`]'s recipe.
-const FINGERPRINT_VERSION: u32 = 1;
-/// Bytes read at a time while hashing a whole file.
-const HASH_CHUNK: usize = 1 << 20;
+/// Version of [`content_fingerprint`]'s recipe (1: one xxh3 over the whole file; 2: [`file_hash`]).
+const FINGERPRINT_VERSION: u32 = 2;
+/// The blocks [`file_hash`] hashes one by one (so the parsers can hash them in parallel).
+pub const HASH_BLOCK: usize = 256 << 10;
 
 /// Hash of every byte of `source` (and of `items` when given) plus `options`: the
 /// identity of a parsed input that survives copying, cloning and touching the files.
 /// `source_hash` is [`file_hash`] of the source when the caller has already read it.
 pub fn content_fingerprint(source: &Path, source_hash: Option<u64>, items: Option<&Path>, options: &str) -> std::io::Result<u64> {
-    let mut h = Xxh3::new();
-    h.update(&FINGERPRINT_VERSION.to_le_bytes());
     let first = match source_hash {
         Some(x) => x,
         None => file_hash(source)?,
     };
-    h.update(&first.to_le_bytes());
-    if let Some(items) = items {
-        h.update(&file_hash(items)?.to_le_bytes());
+    fingerprint_of(FINGERPRINT_VERSION, first, items.map(file_hash).transpose()?, options)
+}
+
+fn fingerprint_of(version: u32, source_hash: u64, items_hash: Option<u64>, options: &str) -> std::io::Result<u64> {
+    let mut h = Xxh3::new();
+    h.update(&version.to_le_bytes());
+    h.update(&source_hash.to_le_bytes());
+    if let Some(x) = items_hash {
+        h.update(&x.to_le_bytes());
     }
     h.update(options.as_bytes());
     Ok(h.digest())
 }
 
-/// xxh3 of a whole file, read in chunks (equal to [`xxh3_64`] of its bytes).
-pub fn file_hash(path: &Path) -> std::io::Result<u64> {
-    let mut h = Xxh3::new();
-    let mut buf = vec![0u8; HASH_CHUNK];
-    let mut f = std::fs::File::open(path)?;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok(h.digest());
+/// [`content_fingerprint`] as version 1 made it (runs trained then recorded these); costs a
+/// sequential read of the files, so it is only asked for when the current one differs.
+pub fn legacy_fingerprint(source: &Path, items: Option<&Path>, options: &str) -> std::io::Result<u64> {
+    let whole = |path: &Path| -> std::io::Result<u64> {
+        let mut h = Xxh3::new();
+        let mut buf = vec![0u8; HASH_BLOCK];
+        let mut f = std::fs::File::open(path)?;
+        loop {
+            match f.read(&mut buf)? {
+                0 => return Ok(h.digest()),
+                n => h.update(&buf[..n]),
+            }
         }
-        h.update(&buf[..n]);
+    };
+    fingerprint_of(1, whole(source)?, items.map(whole).transpose()?, options)
+}
+
+/// The content hash of a file's bytes: xxh3 of each [`HASH_BLOCK`] bytes, then xxh3 of
+/// those hashes and the length. Blocks let the parsers hash a mapped file on all cores,
+/// in the same pass that counts its lines.
+pub fn bytes_hash(bytes: &[u8]) -> u64 {
+    combine_block_hashes(bytes.chunks(HASH_BLOCK).map(xxh3_64), bytes.len() as u64)
+}
+
+/// The last step of [`bytes_hash`], from the hashes of its blocks in order.
+pub fn combine_block_hashes(blocks: impl Iterator<Item = u64>, len: u64) -> u64 {
+    let mut h = Xxh3::new();
+    for x in blocks {
+        h.update(&x.to_le_bytes());
+    }
+    h.update(&len.to_le_bytes());
+    h.digest()
+}
+
+/// [`bytes_hash`] of a file, read a block at a time.
+pub fn file_hash(path: &Path) -> std::io::Result<u64> {
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; HASH_BLOCK];
+    let (mut blocks, mut len) = (Vec::new(), 0u64);
+    loop {
+        // Fill the whole block (a read may return less) unless the file ends.
+        let mut n = 0;
+        while n < HASH_BLOCK {
+            match f.read(&mut buf[n..])? {
+                0 => break,
+                k => n += k,
+            }
+        }
+        if n == 0 {
+            return Ok(combine_block_hashes(blocks.into_iter(), len));
+        }
+        blocks.push(xxh3_64(&buf[..n]));
+        len += n as u64;
     }
 }
 
@@ -494,13 +540,26 @@ mod tests {
     fn file_hash_in_chunks_equals_the_one_shot_hash() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("big.bin");
-        // Longer than one read chunk, not a multiple of it.
-        let bytes: Vec<u8> = (0..HASH_CHUNK * 2 + 12_345).map(|i| (i * 7 % 251) as u8).collect();
-        std::fs::write(&p, &bytes).unwrap();
-        assert_eq!(file_hash(&p).unwrap(), xxh3_64(&bytes));
+        // Empty, shorter than a block, exactly one, and longer than two but not a multiple.
+        for len in [0, 1, HASH_BLOCK - 1, HASH_BLOCK, HASH_BLOCK * 2 + 12_345] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            std::fs::write(&p, &bytes).unwrap();
+            assert_eq!(file_hash(&p).unwrap(), bytes_hash(&bytes), "{len} bytes");
+        }
+        let bytes = std::fs::read(&p).unwrap();
+        let mut changed = bytes.clone();
+        changed[HASH_BLOCK + 7] ^= 1;
+        assert_ne!(bytes_hash(&bytes), bytes_hash(&changed));
         let a = content_fingerprint(&p, None, None, "o").unwrap();
-        assert_eq!(a, content_fingerprint(&p, Some(xxh3_64(&bytes)), None, "o").unwrap());
+        assert_eq!(a, content_fingerprint(&p, Some(bytes_hash(&bytes)), None, "o").unwrap());
         assert_ne!(a, content_fingerprint(&p, None, None, "other options").unwrap());
+        // Version 1 hashed the whole file in one go (what older runs recorded).
+        let mut h = Xxh3::new();
+        h.update(&1u32.to_le_bytes());
+        h.update(&xxh3_64(&bytes).to_le_bytes());
+        h.update(b"o");
+        assert_eq!(legacy_fingerprint(&p, None, "o").unwrap(), h.digest());
+        assert_ne!(legacy_fingerprint(&p, None, "o").unwrap(), a);
     }
 
     #[test]

@@ -64,6 +64,15 @@ pub struct LoadReport {
     pub fingerprint: String,
 }
 
+impl LoadReport {
+    /// Whether `recorded` (a fingerprint stored with a run, perhaps by an older recipe of
+    /// [`cache::content_fingerprint`]) names the input this report describes, loaded with `opts`.
+    /// Only a mismatch costs anything: the older recipe rereads the files.
+    pub fn has_fingerprint(&self, recorded: &str, opts: &LoadOptions) -> bool {
+        recorded == self.fingerprint || cache::legacy_fingerprint(&self.source, self.items_file.as_deref(), &opts.content_tag()).is_ok_and(|f| format!("{f:016x}") == recorded)
+    }
+}
+
 fn read_all(path: &Path) -> Result<Vec<u8>, DataError> {
     std::fs::read(path).map_err(|e| DataError::io(path, e))
 }

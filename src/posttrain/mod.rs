@@ -114,7 +114,7 @@ fn prepare_weights(
     let (base_name, base_hash) = (file_name(&base), file_hash(&base)?);
     let ft_path = t.run.path().join(FINETUNED_CHECKPOINT_FILE);
     let existing: Option<FinetuneReport> = if ft_path.is_file() { crate::run::load_json(&t.run.path().join(FINETUNE_FILE)).ok() } else { None };
-    let current = existing.filter(|r| r.base_checkpoint_hash == base_hash && r.data_fingerprint == t.report.fingerprint);
+    let current = existing.filter(|r| r.base_checkpoint_hash == base_hash && t.report.has_fingerprint(&r.data_fingerprint, &crate::data::LoadOptions::cached()));
     if ft_path.is_file() && current.is_none() {
         sink(JobEvent::warn(format!(
             "ignoring {FINETUNED_CHECKPOINT_FILE}: it was fine-tuned from other weights or data (rerun with --finetune to redo it)"

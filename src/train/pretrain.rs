@@ -245,7 +245,7 @@ pub fn run_pretrain(req: &PretrainRequest, sink: &mut dyn FnMut(JobEvent), cance
     let run = match run {
         Some((run, rc)) => {
             anyhow::ensure!(
-                rc.data.fingerprint == info.fingerprint,
+                report.has_fingerprint(&rc.data.fingerprint, &req.load),
                 "{} was trained on different data (fingerprint {} vs {}); resume with the same log",
                 req.out.display(),
                 rc.data.fingerprint,
@@ -435,7 +435,7 @@ pub fn open_trained(run_path: &Path, data: Option<&Path>, allow_other_data: bool
     let path = data.map(Path::to_path_buf).unwrap_or_else(|| config.data.path.clone());
     let (data, report, tok) = load_and_tokenize(&path, &LoadOptions::cached(), &config.tokenizer, sink)?;
     anyhow::ensure!(
-        allow_other_data || report.fingerprint == config.data.fingerprint,
+        allow_other_data || report.has_fingerprint(&config.data.fingerprint, &LoadOptions::cached()),
         "{} was trained on {} (fingerprint {}), not on {} (fingerprint {}); pass --allow-other-data to use it anyway",
         run_path.display(),
         config.data.path.display(),

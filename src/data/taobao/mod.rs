@@ -31,9 +31,8 @@ pub const COLUMN_PHASES: [&str; 2] = ["count lines", "parse fields"];
 const READ_PIECE: usize = 4 << 20;
 /// Rows expected per byte of file when sizing the general path's columns (real lines are ~33 bytes).
 const BYTES_PER_ROW_GUESS: usize = 30;
-/// The mapped column parser cuts the file into pieces of at least this many bytes ...
-const MIN_PIECE: usize = 1 << 20;
-/// ... and about this many per thread, so that a busy core delays only a small piece.
+/// The per-user sort cuts the rows into about this many parts per thread, so that a busy
+/// core delays only a small part.
 const PIECES_PER_THREAD: usize = 4;
 /// Direct-address tables are used up to this many slots (4 bytes each) ...
 const DIRECT_MAX_SLOTS: u64 = 1 << 26;
@@ -360,13 +359,49 @@ fn split_bytes(bytes: &[u8], parts: usize) -> Vec<usize> {
     bounds
 }
 
-/// Lines starting in `bytes` (which starts at a line start): its newlines, plus an
-/// unterminated last line. An upper bound on the rows it holds.
-fn count_lines(bytes: &[u8]) -> usize {
+/// Newlines in `bytes`.
+fn count_newlines(bytes: &[u8]) -> usize {
     // Sums of 0/1 bytes in byte-wide lanes vectorise best (16 or 32 bytes an instruction);
     // 255 bytes cannot overflow a lane.
-    let newlines: usize = bytes.chunks(255).map(|c| usize::from(c.iter().fold(0u8, |n, &b| n + u8::from(b == b'\n')))).sum();
-    newlines + usize::from(bytes.last().is_some_and(|&b| b != b'\n'))
+    bytes.chunks(255).map(|c| usize::from(c.iter().fold(0u8, |n, &b| n + u8::from(b == b'\n')))).sum()
+}
+
+/// What the first pass learns about one block of the file.
+struct BlockScan {
+    newlines: usize,
+    /// Position in the file of the block's last newline.
+    last_newline: Option<usize>,
+    /// xxh3 of the block (for [`super::cache::bytes_hash`]).
+    hash: u64,
+}
+
+/// The first pass over a mapped file, in blocks of `block` bytes on all cores: each
+/// block's newlines are counted and its bytes hashed while they are in cache.
+fn scan_blocks(bytes: &[u8], block: usize) -> Vec<BlockScan> {
+    let block = block.max(1);
+    bytes
+        .par_chunks(block)
+        .enumerate()
+        .map(|(k, b)| BlockScan { newlines: count_newlines(b), last_newline: b.iter().rposition(|&c| c == b'\n').map(|i| k * block + i), hash: xxh3_64(b) })
+        .collect()
+}
+
+/// The parse pieces from [`scan_blocks`]: piece k holds the lines whose newline is in
+/// block k (plus, in the last, an unterminated last line), so its line count is known.
+/// Returns (start, end, lines) of each non-empty piece.
+fn pieces_of(bytes: &[u8], scans: &[BlockScan]) -> Vec<(usize, usize, usize)> {
+    let mut pieces = Vec::with_capacity(scans.len());
+    let mut start = 0;
+    for (k, s) in scans.iter().enumerate() {
+        let last = k + 1 == scans.len();
+        let end = if last { bytes.len() } else { s.last_newline.map_or(start, |p| p + 1) };
+        let lines = s.newlines + usize::from(last && end > start && bytes[end - 1] != b'\n');
+        if end > start {
+            pieces.push((start, end, lines));
+        }
+        start = end;
+    }
+    pieces
 }
 
 /// The first `n` elements of `*rest`, leaving the others in `*rest`.
@@ -454,17 +489,19 @@ impl Sink for Slab<'_> {
 /// parallel straight into its share of file-wide 32-bit columns, intern in place,
 /// and, when every user's rows are contiguous (as in the real Taobao file), sort
 /// each user's rows by time in place: no per-chunk columns, gathers or permutation.
-/// Returns false, having changed nothing, when some value needs more than 32 bits.
-fn parse_columns(bytes: &[u8], b: &mut Builder, bad: &mut BadRows, progress: Progress) -> Result<bool, DataError> {
-    parse_columns_by(bytes, b, bad, progress, MIN_PIECE)
+/// Returns (whether it parsed the file, the file's content hash): false, having changed
+/// nothing, when some value needs more than 32 bits.
+fn parse_columns(bytes: &[u8], b: &mut Builder, bad: &mut BadRows, progress: Progress) -> Result<(bool, u64), DataError> {
+    let scans = scan_blocks(bytes, super::cache::HASH_BLOCK);
+    let hash = super::cache::combine_block_hashes(scans.iter().map(|s| s.hash), bytes.len() as u64);
+    Ok((parse_columns_by(bytes, &scans, b, bad, progress)?, hash))
 }
 
-/// [`parse_columns`] with pieces of at least `min_piece` bytes.
-fn parse_columns_by(bytes: &[u8], b: &mut Builder, bad: &mut BadRows, progress: Progress, min_piece: usize) -> Result<bool, DataError> {
-    let threads = rayon::current_num_threads().max(1);
-    let bounds = split_bytes(bytes, (bytes.len() / min_piece.max(1)).clamp(1, threads * PIECES_PER_THREAD));
-    let pieces: Vec<&[u8]> = bounds.windows(2).map(|w| &bytes[w[0]..w[1]]).collect();
-    let lines: Vec<usize> = pieces.par_iter().map(|p| count_lines(p)).collect();
+/// [`parse_columns`] over the blocks `scans` found (of any size).
+fn parse_columns_by(bytes: &[u8], scans: &[BlockScan], b: &mut Builder, bad: &mut BadRows, progress: Progress) -> Result<bool, DataError> {
+    let pieces: Vec<(usize, usize, usize)> = pieces_of(bytes, scans);
+    let lines: Vec<usize> = pieces.iter().map(|p| p.2).collect();
+    let pieces: Vec<&[u8]> = pieces.iter().map(|&(start, end, _)| &bytes[start..end]).collect();
     let total_lines: usize = lines.iter().sum();
     phases::mark("count lines");
     // Row numbers and offsets are 32-bit.
@@ -859,15 +896,8 @@ fn parse_as(path: &Path, b: &mut Builder, bad: &mut BadRows, progress: Progress,
     let map = if route == Route::ReadChunks { None } else { Mapped::new(&file) };
     if let Some(map) = map {
         let bytes: &[u8] = &map;
-        let (done, hash) = std::thread::scope(|s| {
-            let hasher = s.spawn(|| xxh3_64(bytes));
-            let done = if route == Route::Auto { parse_columns(bytes, b, bad, progress) } else { Ok(false) };
-            let hash = hasher.join();
-            phases::mark("hash file");
-            (done, hash)
-        });
-        let hash = hash.map_err(|_| io(std::io::Error::other("the hashing thread panicked")))?;
-        if !done? {
+        let (done, hash) = if route == Route::Auto { parse_columns(bytes, b, bad, progress)? } else { (false, super::cache::bytes_hash(bytes)) };
+        if !done {
             let bounds = split_bytes(bytes, threads);
             let chunks: Vec<Chunk> = bounds
                 .par_windows(2)
@@ -1228,14 +1258,14 @@ mod tests {
             let p = dir.path().join(format!("t{k}.csv"));
             std::fs::write(&p, &text).unwrap();
             let fast = load_by(&p, Route::Auto);
-            assert_eq!(fast.3, xxh3_64(text.as_bytes()));
+            assert_eq!(fast.3, crate::data::cache::bytes_hash(text.as_bytes()));
             for route in [Route::MappedChunks, Route::ReadChunks] {
                 assert!(fast == load_by(&p, route), "case {k}: {route:?} differs");
             }
             // Many small pieces: gaps from bad lines are closed, line numbers carry over.
             let mut b = Builder::new();
             let mut bad = BadRows::new(&p, false);
-            assert!(parse_columns_by(text.as_bytes(), &mut b, &mut bad, None, 64).unwrap());
+            assert!(parse_columns_by(text.as_bytes(), &scan_blocks(text.as_bytes(), 64), &mut b, &mut bad, None).unwrap());
             let d = b.finish(crate::data::Format::Taobao, &p).unwrap();
             assert!(d == fast.0 && (bad.skipped, &bad.examples) == (fast.1, &fast.2), "case {k}: small pieces differ");
             // Independently: good rows in file order, grouped by first-seen user, stable by time.
@@ -1275,10 +1305,11 @@ mod tests {
             let p = dir.path().join(format!("f{seed}.csv"));
             std::fs::write(&p, &text).unwrap();
             let general = load_by(&p, Route::ReadChunks);
-            for piece in [64, 1000, 1 << 20] {
+            // Blocks shorter than a line, about a line, many lines, the whole file.
+            for piece in [7, 64, 1000, 1 << 20] {
                 let mut b = Builder::new();
                 let mut bad = BadRows::new(&p, false);
-                assert!(parse_columns_by(text.as_bytes(), &mut b, &mut bad, None, piece).unwrap(), "seed {seed} piece {piece}");
+                assert!(parse_columns_by(text.as_bytes(), &scan_blocks(text.as_bytes(), piece), &mut b, &mut bad, None).unwrap(), "seed {seed} piece {piece}");
                 let d = b.finish(crate::data::Format::Taobao, &p).unwrap();
                 assert!(d == general.0, "seed {seed} piece {piece}: datasets differ");
                 assert_eq!((bad.skipped, &bad.examples), (general.1, &general.2), "seed {seed} piece {piece}");
@@ -1296,11 +1327,11 @@ mod tests {
             let mut b = Builder::new();
             let mut bad = BadRows::new(&p, false);
             if !text.is_empty() {
-                assert!(!parse_columns_by(text.as_bytes(), &mut b, &mut bad, None, 64).unwrap(), "case {k} does not fit 32 bits");
+                assert!(!parse_columns_by(text.as_bytes(), &scan_blocks(text.as_bytes(), 64), &mut b, &mut bad, None).unwrap(), "case {k} does not fit 32 bits");
                 assert!(b.is_empty() && bad.skipped == 0, "a refused fast parse changes nothing");
             }
             let fast = load_by(&p, Route::Auto);
-            assert_eq!(fast.3, xxh3_64(text.as_bytes()));
+            assert_eq!(fast.3, crate::data::cache::bytes_hash(text.as_bytes()));
             assert!(fast == load_by(&p, Route::ReadChunks), "case {k}");
             assert_eq!(fast.0.n_behaviors(), text.lines().count());
         }
