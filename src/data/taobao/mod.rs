@@ -21,6 +21,8 @@ use crate::util::FxHashMap;
 use crate::util::mapped::Mapped;
 use crate::util::phases;
 
+#[cfg(target_arch = "x86_64")]
+mod bitonic;
 mod lines;
 
 /// The phases (see `util::phases`) that turn the text into typed columns: what
@@ -681,13 +683,64 @@ struct SortKeys {
     keys: Vec<u64>,
     items: Vec<u32>,
     actions: Vec<u8>,
+    /// 32-bit keys for the sorting network.
+    #[cfg(target_arch = "x86_64")]
+    small: Vec<u32>,
 }
 
 impl SortKeys {
     /// Sorts one user's rows by time (stable). Each key is (time, position): unique, so an
     /// unstable sort gives the stable order.
     fn sort(&mut self, t: &mut [u32], item: &mut [u32], action: &mut [u8]) {
-        let Self { keys, items, actions } = self;
+        #[cfg(target_arch = "x86_64")]
+        if self.sort_small(t, item, action) {
+            return;
+        }
+        self.sort_wide(t, item, action);
+    }
+
+    /// [`Self::sort`] through the AVX2 sorting network, when the CPU has it and the keys
+    /// (time since the user's first, position) fit 32 bits: at most [`bitonic::MAX`] rows
+    /// spanning less than 2^24 seconds (194 days) or more when fewer rows. False when not.
+    #[cfg(target_arch = "x86_64")]
+    fn sort_small(&mut self, t: &mut [u32], item: &mut [u32], action: &mut [u8]) -> bool {
+        let n = t.len();
+        if !(2..=bitonic::MAX).contains(&n) || !bitonic::available() {
+            return false;
+        }
+        let (lo, hi) = t.iter().fold((u32::MAX, 0), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        let shift = usize::BITS - (n - 1).leading_zeros();
+        // Keys stay below u32::MAX, the padding.
+        if u64::from(hi - lo) >= (1u64 << (32 - shift)) - 1 {
+            return false;
+        }
+        let size = n.next_power_of_two().max(8);
+        self.small.resize(bitonic::MAX, 0);
+        let Ok(keys) = <&mut [u32; bitonic::MAX]>::try_from(&mut self.small[..]) else { return false };
+        for (j, (k, &x)) in keys.iter_mut().zip(t.iter()).enumerate() {
+            *k = (x - lo) << shift | j as u32;
+        }
+        keys[n..size].fill(u32::MAX);
+        // SAFETY: `available` said the CPU has AVX2.
+        unsafe { bitonic::sort(keys, size) };
+        let mask = (1u32 << shift) - 1;
+        let Self { items, actions, .. } = self;
+        let keys = &self.small[..n];
+        items.clear();
+        items.extend(keys.iter().map(|&k| item[(k & mask) as usize]));
+        actions.clear();
+        actions.extend(keys.iter().map(|&k| action[(k & mask) as usize]));
+        item.copy_from_slice(items);
+        action.copy_from_slice(actions);
+        for (x, &k) in t.iter_mut().zip(keys) {
+            *x = (k >> shift) + lo;
+        }
+        true
+    }
+
+    /// [`Self::sort`] with 64-bit keys and the standard library's sort: any user.
+    fn sort_wide(&mut self, t: &mut [u32], item: &mut [u32], action: &mut [u8]) {
+        let Self { keys, items, actions, .. } = self;
         keys.clear();
         keys.extend(t.iter().enumerate().map(|(j, &x)| u64::from(x) << 32 | j as u64));
         keys.sort_unstable();
