@@ -58,8 +58,29 @@ impl Mapped {
     pub fn release_in_background(self) {
         const LARGE: usize = 32 << 20;
         if self.len >= LARGE {
-            let _ = std::thread::Builder::new().name("lumlab-unmap".into()).spawn(move || drop(self));
+            if let Ok(h) = std::thread::Builder::new().name("lumlab-unmap".into()).spawn(move || drop(self)) {
+                let mut pending = RELEASES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                // Reap the finished ones (a long session loads many files).
+                let (done, running): (Vec<_>, Vec<_>) = pending.drain(..).partition(|h| h.is_finished());
+                for h in done {
+                    let _ = h.join();
+                }
+                *pending = running;
+                pending.push(h);
+            }
         }
+    }
+}
+
+/// The unmapping threads [`Mapped::release_in_background`] started and nobody waited for.
+static RELEASES: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>> = std::sync::Mutex::new(Vec::new());
+
+/// Waits until every mapping released in the background is unmapped (benchmarks call
+/// it between repetitions so that one load's clean-up does not slow the next).
+pub fn wait_for_releases() {
+    let pending = std::mem::take(&mut *RELEASES.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    for h in pending {
+        let _ = h.join();
     }
 }
 
@@ -84,6 +105,20 @@ impl Drop for Mapped {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_maps_are_released_in_the_background_and_can_be_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.bin");
+        std::fs::write(&p, vec![7u8; 33 << 20]).unwrap();
+        let f = File::open(&p).unwrap();
+        if let Some(m) = Mapped::new(&f) {
+            assert!(m.iter().step_by(4096).all(|&b| b == 7));
+            m.release_in_background();
+            wait_for_releases();
+            assert!(RELEASES.lock().unwrap().is_empty());
+        }
+    }
 
     #[test]
     fn maps_the_bytes_of_a_file_and_refuses_an_empty_one() {
