@@ -130,7 +130,7 @@ fn word_line(w: &[u8; LINE_WINDOW]) -> Option<(Fields, usize)> {
 /// multiply steps as the word parser's.
 #[cfg(target_arch = "x86_64")]
 pub(super) mod avx2 {
-    use std::arch::x86_64::{__m256i, _bzhi_u64, _blsr_u64, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_min_epu8, _mm256_movemask_epi8, _mm256_set1_epi8, _mm256_sub_epi8};
+    use std::arch::x86_64::{__m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_min_epu8, _mm256_movemask_epi8, _mm256_set1_epi8, _mm256_sub_epi8};
 
     use super::{Action, Fields, Sink, digits_value};
 
@@ -147,7 +147,8 @@ pub(super) mod avx2 {
     pub(in super::super) fn lines<S: Sink>(bytes: &[u8], mut at: usize, sink: &mut S) -> Option<usize> {
         let mut n = 0;
         while let Some(w) = bytes.get(at..at + WINDOW).and_then(|w| <&[u8; WINDOW]>::try_from(w).ok()) {
-            let Some((f, len)) = line(w) else { break };
+            // SAFETY: this function runs only where the CPU has AVX2.
+            let Some((f, len)) = (unsafe { line(w) }) else { break };
             if !sink.put(f) {
                 return None;
             }
@@ -164,10 +165,45 @@ pub(super) mod avx2 {
         w.get(at..at + 8).and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(u64::MAX, u64::from_le_bytes) ^ 0x3030_3030_3030_3030
     }
 
+    /// The 64 bytes of `w` that equal `c`, as a bit mask.
+    #[inline(always)]
+    unsafe fn equal(a: __m256i, b: __m256i, c: u8) -> u64 {
+        // SAFETY: the caller runs on a CPU with AVX2.
+        unsafe { both(_mm256_cmpeq_epi8(a, _mm256_set1_epi8(c as i8)), _mm256_cmpeq_epi8(b, _mm256_set1_epi8(c as i8))) }
+    }
+
+    /// The 64 bytes of `w` that are ASCII digits, as a bit mask.
+    #[inline(always)]
+    unsafe fn digits(a: __m256i, b: __m256i) -> u64 {
+        // SAFETY: the caller runs on a CPU with AVX2.
+        unsafe {
+            let zero = _mm256_set1_epi8(b'0' as i8);
+            let (da, db) = (_mm256_sub_epi8(a, zero), _mm256_sub_epi8(b, zero));
+            let nine = _mm256_set1_epi8(9);
+            both(_mm256_cmpeq_epi8(_mm256_min_epu8(da, nine), da), _mm256_cmpeq_epi8(_mm256_min_epu8(db, nine), db))
+        }
+    }
+
+    /// The low `n` bits of `x` (all of them from 64 on; one `bzhi` with BMI2).
+    #[inline(always)]
+    fn low_bits(x: u64, n: u32) -> u64 {
+        if n >= 64 { x } else { x & ((1 << n) - 1) }
+    }
+
+    /// The byte masks `x` (bytes 0..32) and `y` (32..64) as 64 bits.
+    #[inline(always)]
+    unsafe fn both(x: __m256i, y: __m256i) -> u64 {
+        // SAFETY: the caller runs on a CPU with AVX2.
+        unsafe { u64::from(_mm256_movemask_epi8(x) as u32) | u64::from(_mm256_movemask_epi8(y) as u32) << 32 }
+    }
+
     /// The well-formed line at the start of `w`: (fields, length with its line end).
-    #[target_feature(enable = "avx2,bmi1,bmi2,popcnt")]
-    #[inline]
-    pub(in super::super) fn line(w: &[u8; WINDOW]) -> Option<(Fields, usize)> {
+    ///
+    /// # Safety
+    /// The CPU must have the features [`available`] checks. Not a `target_feature`
+    /// function itself so that it inlines into [`lines`], which is.
+    #[inline(always)]
+    pub(in super::super) unsafe fn line(w: &[u8; WINDOW]) -> Option<(Fields, usize)> {
         const fn tag(s: &[u8]) -> u64 {
             let mut t = (s.len() as u64) << 32;
             let mut i = 0;
@@ -182,32 +218,27 @@ pub(super) mod avx2 {
         const FAV: u64 = tag(b"fav");
         const BUY: u64 = tag(b"buy");
         let p = w.as_ptr().cast::<__m256i>();
-        // SAFETY: the two loads read bytes 0..64 of the 72-byte window.
+        // SAFETY: the two loads read bytes 0..64 of the 72-byte window; the caller
+        // guarantees AVX2, BMI1 and BMI2.
         let (a, b) = unsafe { (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1))) };
-        let mask = |x: __m256i, y: __m256i| u64::from(_mm256_movemask_epi8(x) as u32) | u64::from(_mm256_movemask_epi8(y) as u32) << 32;
-        let eq = |c: u8| mask(_mm256_cmpeq_epi8(a, _mm256_set1_epi8(c as i8)), _mm256_cmpeq_epi8(b, _mm256_set1_epi8(c as i8)));
-        let digit = |x: __m256i| {
-            let d = _mm256_sub_epi8(x, _mm256_set1_epi8(b'0' as i8));
-            _mm256_cmpeq_epi8(_mm256_min_epu8(d, _mm256_set1_epi8(9)), d)
-        };
-        let digits = mask(digit(a), digit(b));
-        let end = eq(b'\n').trailing_zeros();
-        let commas = _bzhi_u64(eq(b','), end);
+        let digits = unsafe { digits(a, b) };
+        let end = unsafe { equal(a, b, b'\n') }.trailing_zeros();
+        let commas = low_bits(unsafe { equal(a, b, b',') }, end);
         if end == 64 || commas.count_ones() != 4 {
             return None;
         }
         let s0 = commas.trailing_zeros();
-        let c = _blsr_u64(commas);
+        let c = commas & (commas - 1);
         let s1 = c.trailing_zeros();
-        let c = _blsr_u64(c);
+        let c = c & (c - 1);
         let s2 = c.trailing_zeros();
-        let s3 = _blsr_u64(c).trailing_zeros();
+        let s3 = (c & (c - 1)).trailing_zeros();
         let end = end as usize;
         // A `\r` before the `\n` ends the time field (as the careful parser strips it).
         let te = end - usize::from(w.get(end.wrapping_sub(1)) == Some(&b'\r'));
         // Every byte but the commas and the behavior is a digit.
-        let behavior = _bzhi_u64(!0, s3 + 1) & !_bzhi_u64(!0, s2);
-        let want = _bzhi_u64(!0, te as u32) & !behavior & !(1 << s0) & !(1 << s1);
+        let behavior = low_bits(!0, s3 + 1) & !low_bits(!0, s2);
+        let want = low_bits(!0, te as u32) & !behavior & !(1 << s0) & !(1 << s1);
         let (s0, s1, s2, s3) = (s0 as usize, s1 as usize, s2 as usize, s3 as usize);
         let (l1, l2, la, lt) = (s1 - s0 - 1, s2 - s1 - 1, s3 - s2 - 1, te.wrapping_sub(s3 + 1));
         let ok = (digits & want == want) & ((s0.wrapping_sub(1) | l1.wrapping_sub(1) | l2.wrapping_sub(1)) < 8) & (lt.wrapping_sub(1) < 16) & (la.wrapping_sub(2) < 3);
@@ -215,7 +246,7 @@ pub(super) mod avx2 {
             return None;
         }
         let raw = w.get(s2 + 1..s2 + 5).and_then(|t| <[u8; 4]>::try_from(t).ok()).map_or(0, u32::from_le_bytes);
-        let action = match u64::from(raw) & _bzhi_u64(!0, 8 * la as u32) | (la as u64) << 32 {
+        let action = match u64::from(raw) & low_bits(!0, 8 * la as u32) | (la as u64) << 32 {
             PV => Action::Click,
             CART => Action::Cart,
             FAV => Action::Fav,
