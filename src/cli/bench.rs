@@ -220,11 +220,13 @@ fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
     let (beside, fallback) = crate::data::cache::cache_paths(&path);
     let _ = std::fs::remove_file(&beside);
     let _ = std::fs::remove_file(&fallback);
+    crate::util::mapped::wait_for_releases();
     let t = Instant::now();
     load(&path, &cached)?;
     let parse_and_write = t.elapsed().as_secs_f64();
     let mut reopen = Vec::new();
     for _ in 0..reps {
+        crate::util::mapped::wait_for_releases();
         let t = Instant::now();
         let (_, r) = load(&path, &cached)?;
         reopen.push(t.elapsed().as_secs_f64());
