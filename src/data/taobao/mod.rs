@@ -1,11 +1,13 @@
 //! The Taobao UserBehavior.csv preset: `user,item,category,behavior,ts`, no
 //! header, numeric ids, 100M rows in the full file. Built for speed: the file is
-//! mapped, its lines counted per piece, and the pieces parsed in parallel (a line
-//! at a time, by the fast parsers of [`lines`]) straight into file-wide 32-bit columns; then users
-//! (with categories) and items are interned concurrently, each in file order,
-//! through a direct-address table when the ids are small enough (they are, in the
-//! real file) and a hash map otherwise, and each user's rows are sorted by time in
-//! place while the name tables are written. `lumlab bench load` times each phase.
+//! mapped; one pass over 256 KiB blocks on all cores counts each block's lines and
+//! hashes it (the content hash); each block's lines are then parsed in parallel (a
+//! line at a time, by the fast parsers of `lines`) straight into file-wide 32-bit
+//! columns, users kept as runs; then categories and items are interned concurrently,
+//! each in file order, through a direct-address table when the ids are small enough
+//! (they are, in the real file) and a hash map otherwise, and each user's rows are
+//! sorted by time in place (by the sorting network of `bitonic` where the CPU has
+//! AVX2) while the name tables are written. `lumlab bench load` times each phase.
 
 use std::fs::File;
 use std::path::Path;
@@ -920,8 +922,9 @@ fn decimal(mut k: u64, buf: &mut [u8; 20]) -> &str {
     std::str::from_utf8(&buf[i..]).unwrap_or("")
 }
 
-/// Parses a Taobao UserBehavior.csv into `b`; returns the xxh3 of its bytes (the
-/// data fingerprint's part for the file), hashed while the parser threads run.
+/// Parses a Taobao UserBehavior.csv into `b`; returns the content hash of its bytes
+/// (`cache::bytes_hash`, the data fingerprint's part for the file), computed in the
+/// parser's first pass.
 ///
 /// The file is memory-mapped when it can be, and parsed by [`parse_columns`] straight
 /// into the final columns; files it cannot hold (ids or times beyond 32 bits) and
