@@ -897,29 +897,49 @@ impl NumInterner {
     fn into_interner(self) -> super::Interner {
         let keys = self.keys();
         let widest = keys.iter().max().map_or(1, |&k| k.checked_ilog10().unwrap_or(0) as usize + 1);
-        let mut pool = super::StrPool::with_capacity(keys.len(), keys.len() * widest);
-        // Digits written in place: `to_string` would allocate once per key (a million items).
-        let mut buf = [0u8; 20];
+        // All names in one buffer, checked as UTF-8 once (a million items).
+        let mut text = Vec::with_capacity(keys.len() * widest);
+        let mut offsets = Vec::with_capacity(keys.len() + 1);
+        offsets.push(0);
         for &k in keys {
-            pool.push(decimal(k, &mut buf));
+            push_decimal(&mut text, k);
+            offsets.push(text.len() as u32);
         }
-        super::Interner::from_pool(pool)
+        let pool = String::from_utf8(text).ok().and_then(|t| super::StrPool::from_parts(t, offsets));
+        super::Interner::from_pool(pool.unwrap_or_default())
     }
 }
 
-/// `k` in decimal, written into the end of `buf` (20 digits hold any u64).
-fn decimal(mut k: u64, buf: &mut [u8; 20]) -> &str {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (k % 10) as u8;
-        k /= 10;
-        if k == 0 {
-            break;
-        }
+/// "00" to "99": two decimal digits a step.
+static DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
     }
-    // Only ASCII digits were written.
-    std::str::from_utf8(&buf[i..]).unwrap_or("")
+    t
+};
+
+/// Appends `k` in decimal to `out`.
+fn push_decimal(out: &mut Vec<u8>, mut k: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    while k >= 100 {
+        let r = (k % 100) as usize * 2;
+        k /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[r..r + 2]);
+    }
+    if k >= 10 {
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[2 * k as usize..2 * k as usize + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + k as u8;
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// Parses a Taobao UserBehavior.csv into `b`; returns the content hash of its bytes
@@ -1397,9 +1417,13 @@ mod tests {
 
     #[test]
     fn decimal_writes_any_u64() {
-        let mut buf = [0u8; 20];
-        for k in [0, 7, 10, 4_294_967_296, u64::MAX] {
-            assert_eq!(decimal(k, &mut buf), k.to_string());
+        let mut out = Vec::new();
+        let keys = [0, 7, 10, 99, 100, 101, 999, 1000, 4_294_967_296, u64::MAX];
+        for k in keys {
+            push_decimal(&mut out, k);
+            out.push(b' ');
         }
+        let want: Vec<String> = keys.iter().map(u64::to_string).collect();
+        assert_eq!(String::from_utf8(out).unwrap(), want.join(" ") + " ");
     }
 }
