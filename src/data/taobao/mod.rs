@@ -416,8 +416,9 @@ fn take_front<'a, T>(rest: &mut &'a mut [T], n: usize) -> &'a mut [T] {
 }
 
 /// The columns of the mapped parser: one slot per line of the file, 32-bit ids and seconds.
+/// Users are not a column: a user's rows come in runs (one run per user in the real
+/// file), kept as [`Run`]s.
 struct Columns {
-    user: Vec<u32>,
     item: Vec<u32>,
     cat: Vec<u32>,
     ts: Vec<u32>,
@@ -428,13 +429,12 @@ impl Columns {
     fn zeroed(n: usize) -> Self {
         // Zeroed allocations of fresh memory are free until written (the parsers fault
         // their own pages in, in parallel).
-        Columns { user: vec![0; n], item: vec![0; n], cat: vec![0; n], ts: vec![0; n], action: vec![0; n] }
+        Columns { item: vec![0; n], cat: vec![0; n], ts: vec![0; n], action: vec![0; n] }
     }
 
     /// Moves rows `from..from + n` to start at `to` (to <= from).
     fn move_rows(&mut self, from: usize, n: usize, to: usize) {
         let r = from..from + n;
-        self.user.copy_within(r.clone(), to);
         self.item.copy_within(r.clone(), to);
         self.cat.copy_within(r.clone(), to);
         self.ts.copy_within(r.clone(), to);
@@ -442,7 +442,6 @@ impl Columns {
     }
 
     fn truncate(&mut self, n: usize) {
-        self.user.truncate(n);
         self.item.truncate(n);
         self.cat.truncate(n);
         self.ts.truncate(n);
@@ -450,9 +449,13 @@ impl Columns {
     }
 }
 
+/// Rows of one user in a row: (raw user id, first row).
+type Run = (u32, u32);
+
 /// One piece's share of [`Columns`]: as many slots as the piece has lines.
 struct Slab<'a> {
-    user: &'a mut [u32],
+    /// The piece's runs of rows of one user (first rows relative to the piece).
+    runs: Vec<Run>,
     item: &'a mut [u32],
     cat: &'a mut [u32],
     ts: &'a mut [u32],
@@ -472,12 +475,15 @@ impl Sink for Slab<'_> {
             return false;
         };
         let r = self.rows;
-        match (self.user.get_mut(r), self.item.get_mut(r), self.cat.get_mut(r), self.ts.get_mut(r), self.action.get_mut(r)) {
-            (Some(u), Some(i), Some(c), Some(t), Some(a)) => {
-                (*u, *i, *c, *t, *a) = (user, item, cat, ts, f.action);
+        match (self.item.get_mut(r), self.cat.get_mut(r), self.ts.get_mut(r), self.action.get_mut(r)) {
+            (Some(i), Some(c), Some(t), Some(a)) => {
+                (*i, *c, *t, *a) = (item, cat, ts, f.action);
             }
             // More rows than lines cannot happen; refusing is the safe answer anyway.
             _ => return false,
+        }
+        if self.runs.last().is_none_or(|run| run.0 != user) {
+            self.runs.push((user, r as u32));
         }
         self.rows = r + 1;
         self.max = [self.max[0].max(user), self.max[1].max(item), self.max[2].max(cat)];
@@ -515,10 +521,10 @@ fn parse_columns_by(bytes: &[u8], scans: &[BlockScan], b: &mut Builder, bad: &mu
     let mut cols = Columns::zeroed(total_lines);
     let mut slabs = Vec::with_capacity(pieces.len());
     {
-        let (mut user, mut item, mut cat, mut ts, mut action) = (&mut cols.user[..], &mut cols.item[..], &mut cols.cat[..], &mut cols.ts[..], &mut cols.action[..]);
+        let (mut item, mut cat, mut ts, mut action) = (&mut cols.item[..], &mut cols.cat[..], &mut cols.ts[..], &mut cols.action[..]);
         for &n in &lines {
             slabs.push(Slab {
-                user: take_front(&mut user, n),
+                runs: Vec::with_capacity(n / 32 + 4),
                 item: take_front(&mut item, n),
                 cat: take_front(&mut cat, n),
                 ts: take_front(&mut ts, n),
@@ -538,30 +544,38 @@ fn parse_columns_by(bytes: &[u8], scans: &[BlockScan], b: &mut Builder, bad: &mu
     let max = |k: usize| slabs.iter().map(|s| s.max[k]).max().unwrap_or(0);
     let (max_user, max_item, max_cat) = (max(0), max(1), max(2));
     let min_ts = slabs.iter().map(|s| s.min_ts).min().unwrap_or(0);
-    let summary: Vec<(usize, Tally)> = slabs.into_iter().map(|s| (s.rows, s.tally)).collect();
+    let summary: Vec<(usize, Tally, Vec<Run>)> = slabs.into_iter().map(|s| (s.rows, s.tally, s.runs)).collect();
     phases::mark("parse fields");
     if let Some(p) = progress {
         p(0.6);
     }
     let mut line_base = 0u64;
-    for (_, t) in &summary {
+    for (_, t, _) in &summary {
         for (l, e) in &t.errors {
             bad.bad(line_base + l, e.clone())?;
         }
         line_base += t.lines;
     }
-    // Close the gaps that bad and blank lines left.
+    // Close the gaps that bad and blank lines left, and put the runs in file rows (a
+    // user's run may go on from one piece into the next).
     let (mut to, mut from) = (0usize, 0usize);
-    for (&n_lines, (rows, _)) in lines.iter().zip(&summary) {
+    let mut runs: Vec<Run> = Vec::with_capacity(summary.iter().map(|s| s.2.len()).sum());
+    for (&n_lines, (rows, _, piece_runs)) in lines.iter().zip(&summary) {
         if to != from {
             cols.move_rows(from, *rows, to);
+        }
+        for &(u, r) in piece_runs {
+            if runs.last().is_none_or(|run| run.0 != u) {
+                runs.push((u, to as u32 + r));
+            }
         }
         to += rows;
         from += n_lines;
     }
+    drop(summary);
     cols.truncate(to);
     let total = to;
-    let Columns { mut user, mut item, cat, mut ts, mut action } = cols;
+    let Columns { mut item, cat, mut ts, mut action } = cols;
     // Items (with each one's first category) on one thread; users and categories on another.
     let ((items, item_raw_cat), (users, offsets, mut cats)) = rayon::join(
         || {
@@ -571,25 +585,19 @@ fn parse_columns_by(bytes: &[u8], scans: &[BlockScan], b: &mut Builder, bad: &mu
             (items, raw_cat)
         },
         || {
-            let mut users = NumInterner::new(u64::from(max_user), total, total / 64 + 16);
-            // Start row of each user's run, while every user has a single run.
-            let mut offsets = Vec::with_capacity(total / 64 + 2);
+            let mut users = NumInterner::new(u64::from(max_user), total, runs.len() + 16);
+            // Each run's user id; the start row of each user while every user has one run.
+            let mut offsets = Vec::with_capacity(runs.len() + 1);
             let mut grouped = true;
-            let (mut prev, mut id) = (None, 0u32);
-            for (r, k) in user.iter_mut().enumerate() {
-                if prev != Some(*k) {
-                    prev = Some(*k);
-                    let seen = users.len();
-                    id = users.intern(u64::from(*k));
-                    if id as usize == seen {
-                        offsets.push(r as u32);
-                    } else {
-                        grouped = false;
-                    }
-                }
-                *k = id;
+            for (u, _) in runs.iter_mut() {
+                let seen = users.len();
+                *u = users.intern(u64::from(*u));
+                grouped &= *u as usize == seen;
             }
-            offsets.push(total as u32);
+            if grouped {
+                offsets.extend(runs.iter().map(|r| r.1));
+                offsets.push(total as u32);
+            }
             let mut cats = NumInterner::new(u64::from(max_cat), total, 1024);
             cats.intern_all(&cat);
             (users, grouped.then_some(offsets), cats)
@@ -612,7 +620,11 @@ fn parse_columns_by(bytes: &[u8], scans: &[BlockScan], b: &mut Builder, bad: &mu
         }
         None => {
             // Users interleave: the builder's counting sort groups them.
-            drop(offsets);
+            let mut user = vec![0; total];
+            for (k, &(u, start)) in runs.iter().enumerate() {
+                let end = runs.get(k + 1).map_or(total, |r| r.1 as usize);
+                user[start as usize..end].fill(u);
+            }
             let millis = ts.iter().map(|&t| i64::from(t) * 1000).collect();
             b.set_core(user, millis, item, action);
             names()
