@@ -504,11 +504,23 @@ impl Sink for Slab<'_> {
 fn parse_columns(bytes: &[u8], b: &mut Builder, bad: &mut BadRows, progress: Progress) -> Result<(bool, u64), DataError> {
     let scans = scan_blocks(bytes, super::cache::HASH_BLOCK);
     let hash = super::cache::combine_block_hashes(scans.iter().map(|s| s.hash), bytes.len() as u64);
-    Ok((parse_columns_by(bytes, &scans, b, bad, progress)?, hash))
+    Ok((parse_columns_by(bytes, &scans, b, bad, progress, Presort::Auto)?, hash))
+}
+
+/// How many users' times the thread that interns users and categories sorts while the
+/// other interns items (tests pin the extremes; the result is the same).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Presort {
+    /// Until the items are interned.
+    Auto,
+    #[cfg_attr(not(test), allow(dead_code))]
+    All,
+    #[cfg_attr(not(test), allow(dead_code))]
+    Never,
 }
 
 /// [`parse_columns`] over the blocks `scans` found (of any size).
-fn parse_columns_by(bytes: &[u8], scans: &[BlockScan], b: &mut Builder, bad: &mut BadRows, progress: Progress) -> Result<bool, DataError> {
+fn parse_columns_by(bytes: &[u8], scans: &[BlockScan], b: &mut Builder, bad: &mut BadRows, progress: Progress, presort: Presort) -> Result<bool, DataError> {
     let pieces: Vec<(usize, usize, usize)> = pieces_of(bytes, scans);
     let lines: Vec<usize> = pieces.iter().map(|p| p.2).collect();
     let pieces: Vec<&[u8]> = pieces.iter().map(|&(start, end, _)| &bytes[start..end]).collect();
@@ -577,11 +589,13 @@ fn parse_columns_by(bytes: &[u8], scans: &[BlockScan], b: &mut Builder, bad: &mu
     let total = to;
     let Columns { mut item, cat, mut ts, mut action } = cols;
     // Items (with each one's first category) on one thread; users and categories on another.
-    let ((items, item_raw_cat), (users, offsets, mut cats)) = rayon::join(
+    let items_done = std::sync::atomic::AtomicBool::new(false);
+    let ((items, item_raw_cat), (users, offsets, mut cats, presorted)) = rayon::join(
         || {
             let mut items = NumInterner::new(u64::from(max_item), total, total / 8 + 16);
             let mut raw_cat = Vec::new();
             items.intern_column(&mut item, |r| raw_cat.push(cat[r]));
+            items_done.store(true, std::sync::atomic::Ordering::Relaxed);
             (items, raw_cat)
         },
         || {
@@ -600,7 +614,14 @@ fn parse_columns_by(bytes: &[u8], scans: &[BlockScan], b: &mut Builder, bad: &mu
             }
             let mut cats = NumInterner::new(u64::from(max_cat), total, 1024);
             cats.intern_all(&cat);
-            (users, grouped.then_some(offsets), cats)
+            // This thread is done long before the items are: it sorts the first users'
+            // times and actions meanwhile (not their items, which are being rewritten).
+            let presorted = match presort {
+                Presort::Never => Presorted::default(),
+                _ if !grouped => Presorted::default(),
+                _ => presort_users(&offsets, &mut ts, &mut action, || presort == Presort::Auto && items_done.load(std::sync::atomic::Ordering::Relaxed)),
+            };
+            (users, grouped.then_some(offsets), cats, presorted)
         },
     );
     drop(cat);
@@ -614,7 +635,7 @@ fn parse_columns_by(bytes: &[u8], scans: &[BlockScan], b: &mut Builder, bad: &mu
     let names = || rayon::join(|| users.into_interner(), || items.into_interner());
     let (users, items) = match offsets {
         Some(offsets) => {
-            let ((), names) = rayon::join(|| sort_users(&offsets, &mut ts, &mut item, &mut action, min_ts), names);
+            let ((), names) = rayon::join(|| sort_users(&offsets, &mut ts, &mut item, &mut action, min_ts, &presorted), names);
             b.set_sorted(offsets, i64::from(min_ts), ts, item, action);
             names
         }
@@ -647,9 +668,38 @@ fn set_tables(b: &mut Builder, users: super::Interner, items: super::Interner, i
     b.item_table.category = item_cat;
 }
 
+/// The users [`presort_users`] sorted: the first `sorted.len()` users, each one's rows in
+/// time order when `sorted[u]`, with `order` giving the position its rows came from.
+#[derive(Default)]
+struct Presorted {
+    sorted: Vec<bool>,
+    order: Vec<u8>,
+}
+
+/// Sorts the times and actions of users from the first on, until `stop()` (checked
+/// between users) or the last; users the sorting network cannot take are left alone.
+fn presort_users(offsets: &[u32], ts: &mut [u32], action: &mut [u8], stop: impl Fn() -> bool) -> Presorted {
+    let mut done = Presorted { sorted: Vec::new(), order: vec![0; ts.len()] };
+    let mut keys = SortKeys::default();
+    for w in offsets.windows(2) {
+        if stop() {
+            break;
+        }
+        let r = w[0] as usize..w[1] as usize;
+        // Users already in order are left to the cheap check of the sort proper.
+        if ts[r.clone()].windows(2).all(|p| p[0] <= p[1]) {
+            done.sorted.push(false);
+            continue;
+        }
+        done.sorted.push(keys.sort_times(&mut ts[r.clone()], &mut action[r.clone()], &mut done.order[r]));
+    }
+    done
+}
+
 /// Sorts the rows of each user (`offsets[u]..offsets[u + 1]`) by time with a stable
-/// sort, in place and in parallel, and makes times relative to `base`.
-fn sort_users(offsets: &[u32], ts: &mut [u32], item: &mut [u32], action: &mut [u8], base: u32) {
+/// sort, in place and in parallel, and makes times relative to `base`; the users in
+/// `pre` only have their items put in the order found.
+fn sort_users(offsets: &[u32], ts: &mut [u32], item: &mut [u32], action: &mut [u8], base: u32, pre: &Presorted) {
     let n_users = offsets.len().saturating_sub(1);
     let total = ts.len();
     let parts = rayon::current_num_threads().max(1) * PIECES_PER_THREAD;
@@ -669,17 +719,23 @@ fn sort_users(offsets: &[u32], ts: &mut [u32], item: &mut [u32], action: &mut [u
     for w in cuts.windows(2) {
         let offs = &offsets[w[0]..=w[1]];
         let n = (offs[offs.len() - 1] - offs[0]) as usize;
-        jobs.push((offs, take_front(&mut ts, n), take_front(&mut item, n), take_front(&mut action, n)));
+        let sorted = pre.sorted.get(w[0]..w[1].min(pre.sorted.len())).unwrap_or(&[]);
+        jobs.push((offs, sorted, take_front(&mut ts, n), take_front(&mut item, n), take_front(&mut action, n)));
     }
-    jobs.into_par_iter().for_each(|(offs, ts, item, action)| sort_part(offs, ts, item, action, base));
+    jobs.into_par_iter().for_each(|(offs, sorted, ts, item, action)| sort_part(offs, sorted, &pre.order, ts, item, action, base));
 }
 
-/// [`sort_users`] for one run of users; `offs` are absolute, the columns start at `offs[0]`.
-fn sort_part(offs: &[u32], ts: &mut [u32], item: &mut [u32], action: &mut [u8], base: u32) {
+/// [`sort_users`] for one run of users; `offs` are absolute, the columns start at `offs[0]`;
+/// `sorted` flags its first users as presorted, `order` is the whole file's.
+fn sort_part(offs: &[u32], sorted: &[bool], order: &[u8], ts: &mut [u32], item: &mut [u32], action: &mut [u8], base: u32) {
     let start = offs.first().copied().unwrap_or(0);
     let mut keys = SortKeys::default();
-    for w in offs.windows(2) {
+    for (u, w) in offs.windows(2).enumerate() {
         let (s, e) = ((w[0] - start) as usize, (w[1] - start) as usize);
+        if sorted.get(u) == Some(&true) {
+            keys.apply_order(&mut item[s..e], &order[w[0] as usize..w[1] as usize]);
+            continue;
+        }
         let t = &mut ts[s..e];
         if t.windows(2).all(|p| p[0] <= p[1]) {
             continue;
@@ -718,28 +774,10 @@ impl SortKeys {
     /// spanning less than 2^24 seconds (194 days) or more when fewer rows. False when not.
     #[cfg(target_arch = "x86_64")]
     fn sort_small(&mut self, t: &mut [u32], item: &mut [u32], action: &mut [u8]) -> bool {
-        let n = t.len();
-        if !(2..=bitonic::MAX).contains(&n) || !bitonic::available() {
-            return false;
-        }
-        let (lo, hi) = t.iter().fold((u32::MAX, 0), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-        let shift = usize::BITS - (n - 1).leading_zeros();
-        // Keys stay below u32::MAX, the padding.
-        if u64::from(hi - lo) >= (1u64 << (32 - shift)) - 1 {
-            return false;
-        }
-        let size = n.next_power_of_two().max(8);
-        self.small.resize(bitonic::MAX, 0);
-        let Ok(keys) = <&mut [u32; bitonic::MAX]>::try_from(&mut self.small[..]) else { return false };
-        for (j, (k, &x)) in keys.iter_mut().zip(t.iter()).enumerate() {
-            *k = (x - lo) << shift | j as u32;
-        }
-        keys[n..size].fill(u32::MAX);
-        // SAFETY: `available` said the CPU has AVX2.
-        unsafe { bitonic::sort(keys, size) };
+        let Some((shift, lo)) = self.sorted_keys(t) else { return false };
         let mask = (1u32 << shift) - 1;
-        let Self { items, actions, .. } = self;
-        let keys = &self.small[..n];
+        let Self { items, actions, small, .. } = self;
+        let keys = &small[..t.len()];
         items.clear();
         items.extend(keys.iter().map(|&k| item[(k & mask) as usize]));
         actions.clear();
@@ -750,6 +788,62 @@ impl SortKeys {
             *x = (k >> shift) + lo;
         }
         true
+    }
+
+    /// The sorting network's keys of `t` sorted, in `self.small[..t.len()]`: returns
+    /// (bits of the position, the earliest time), or None when it cannot take them.
+    #[cfg(target_arch = "x86_64")]
+    fn sorted_keys(&mut self, t: &[u32]) -> Option<(u32, u32)> {
+        let n = t.len();
+        if !(2..=bitonic::MAX).contains(&n) || !bitonic::available() {
+            return None;
+        }
+        let (lo, hi) = t.iter().fold((u32::MAX, 0), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        let shift = usize::BITS - (n - 1).leading_zeros();
+        // Keys stay below u32::MAX, the padding.
+        if u64::from(hi - lo) >= (1u64 << (32 - shift)) - 1 {
+            return None;
+        }
+        let size = n.next_power_of_two().max(8);
+        self.small.resize(bitonic::MAX, 0);
+        let keys = <&mut [u32; bitonic::MAX]>::try_from(&mut self.small[..]).ok()?;
+        for (j, (k, &x)) in keys.iter_mut().zip(t.iter()).enumerate() {
+            *k = (x - lo) << shift | j as u32;
+        }
+        keys[n..size].fill(u32::MAX);
+        // SAFETY: `available` said the CPU has AVX2.
+        unsafe { bitonic::sort(keys, size) };
+        Some((shift, lo))
+    }
+
+    /// [`Self::sort`] of the times and actions only, writing where each row came from
+    /// into `order` (for [`Self::apply_order`] on the items later); false, having changed
+    /// nothing, when the sorting network cannot take the user.
+    fn sort_times(&mut self, t: &mut [u32], action: &mut [u8], order: &mut [u8]) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if let Some((shift, lo)) = self.sorted_keys(t) {
+            let mask = (1u32 << shift) - 1;
+            let Self { actions, small, .. } = self;
+            let keys = &small[..t.len()];
+            actions.clear();
+            actions.extend(keys.iter().map(|&k| action[(k & mask) as usize]));
+            action.copy_from_slice(actions);
+            // At most 256 rows: a position fits a byte.
+            for ((x, o), &k) in t.iter_mut().zip(order.iter_mut()).zip(keys) {
+                *x = (k >> shift) + lo;
+                *o = (k & mask) as u8;
+            }
+            return true;
+        }
+        let _ = (t, action, order);
+        false
+    }
+
+    /// Puts `item` in the `order` [`Self::sort_times`] found.
+    fn apply_order(&mut self, item: &mut [u32], order: &[u8]) {
+        self.items.clear();
+        self.items.extend(order.iter().map(|&j| item[usize::from(j)]));
+        item.copy_from_slice(&self.items);
     }
 
     /// [`Self::sort`] with 64-bit keys and the standard library's sort: any user.
@@ -1350,12 +1444,15 @@ mod tests {
             for route in [Route::MappedChunks, Route::ReadChunks] {
                 assert!(fast == load_by(&p, route), "case {k}: {route:?} differs");
             }
-            // Many small pieces: gaps from bad lines are closed, line numbers carry over.
-            let mut b = Builder::new();
-            let mut bad = BadRows::new(&p, false);
-            assert!(parse_columns_by(text.as_bytes(), &scan_blocks(text.as_bytes(), 64), &mut b, &mut bad, None).unwrap());
-            let d = b.finish(crate::data::Format::Taobao, &p).unwrap();
-            assert!(d == fast.0 && (bad.skipped, &bad.examples) == (fast.1, &fast.2), "case {k}: small pieces differ");
+            // Many small pieces: gaps from bad lines are closed, line numbers carry over;
+            // however many users are sorted while the items are interned.
+            for presort in [Presort::All, Presort::Never] {
+                let mut b = Builder::new();
+                let mut bad = BadRows::new(&p, false);
+                assert!(parse_columns_by(text.as_bytes(), &scan_blocks(text.as_bytes(), 64), &mut b, &mut bad, None, presort).unwrap());
+                let d = b.finish(crate::data::Format::Taobao, &p).unwrap();
+                assert!(d == fast.0 && (bad.skipped, &bad.examples) == (fast.1, &fast.2), "case {k}: small pieces differ ({presort:?})");
+            }
             // Independently: good rows in file order, grouped by first-seen user, stable by time.
             let mut want: Vec<(String, String, u8, i64)> = Vec::new();
             let mut order: Vec<String> = Vec::new();
@@ -1384,6 +1481,30 @@ mod tests {
     }
 
     #[test]
+    fn presorted_and_big_users_sort_like_the_general_path() {
+        use std::fmt::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = crate::util::Rng::new(5);
+        let mut text = String::new();
+        // Around the sorting network's 256 rows, many ties, and spans too wide for its keys.
+        for (u, (n, span)) in [(1, 10), (2, 1), (255, 50), (256, 1000), (257, 5), (600, 100_000), (40, 1 << 28), (3, 3), (9, 1 << 31)].into_iter().enumerate() {
+            for _ in 0..n {
+                let _ = writeln!(text, "{u},{},{},pv,{}", rng.below(500), rng.below(9), 1_000_000_000 + rng.below(span));
+            }
+        }
+        let p = dir.path().join("big.csv");
+        std::fs::write(&p, &text).unwrap();
+        let general = load_by(&p, Route::ReadChunks);
+        for presort in [Presort::All, Presort::Never, Presort::Auto] {
+            let mut b = Builder::new();
+            let mut bad = BadRows::new(&p, false);
+            assert!(parse_columns_by(text.as_bytes(), &scan_blocks(text.as_bytes(), 1000), &mut b, &mut bad, None, presort).unwrap());
+            let d = b.finish(crate::data::Format::Taobao, &p).unwrap();
+            assert!(d == general.0, "{presort:?}");
+        }
+    }
+
+    #[test]
     fn fuzzed_logs_parse_the_same_through_columns_and_the_general_path() {
         let dir = tempfile::tempdir().unwrap();
         for seed in 0..3 {
@@ -1394,10 +1515,10 @@ mod tests {
             std::fs::write(&p, &text).unwrap();
             let general = load_by(&p, Route::ReadChunks);
             // Blocks shorter than a line, about a line, many lines, the whole file.
-            for piece in [7, 64, 1000, 1 << 20] {
+            for (piece, presort) in [(7, Presort::All), (64, Presort::Never), (1000, Presort::All), (1 << 20, Presort::Auto)] {
                 let mut b = Builder::new();
                 let mut bad = BadRows::new(&p, false);
-                assert!(parse_columns_by(text.as_bytes(), &scan_blocks(text.as_bytes(), piece), &mut b, &mut bad, None).unwrap(), "seed {seed} piece {piece}");
+                assert!(parse_columns_by(text.as_bytes(), &scan_blocks(text.as_bytes(), piece), &mut b, &mut bad, None, presort).unwrap(), "seed {seed} piece {piece}");
                 let d = b.finish(crate::data::Format::Taobao, &p).unwrap();
                 assert!(d == general.0, "seed {seed} piece {piece}: datasets differ");
                 assert_eq!((bad.skipped, &bad.examples), (general.1, &general.2), "seed {seed} piece {piece}");
@@ -1415,7 +1536,7 @@ mod tests {
             let mut b = Builder::new();
             let mut bad = BadRows::new(&p, false);
             if !text.is_empty() {
-                assert!(!parse_columns_by(text.as_bytes(), &scan_blocks(text.as_bytes(), 64), &mut b, &mut bad, None).unwrap(), "case {k} does not fit 32 bits");
+                assert!(!parse_columns_by(text.as_bytes(), &scan_blocks(text.as_bytes(), 64), &mut b, &mut bad, None, Presort::Auto).unwrap(), "case {k} does not fit 32 bits");
                 assert!(b.is_empty() && bad.skipped == 0, "a refused fast parse changes nothing");
             }
             let fast = load_by(&p, Route::Auto);
