@@ -4,10 +4,10 @@
 //! hashes it (the content hash); each block's lines are then parsed in parallel (a
 //! line at a time, by the fast parsers of `lines`) straight into file-wide 32-bit
 //! columns, users kept as runs; then categories and items are interned concurrently,
-//! each in file order, through a direct-address table when the ids are small enough
-//! (they are, in the real file) and a hash map otherwise, and each user's rows are
-//! sorted by time in place (by the sorting network of `bitonic` where the CPU has
-//! AVX2) while the name tables are written. `lumlab bench load` times each phase.
+//! each in file order (`ids`: a direct-address table when the ids are small enough, as
+//! in the real file, a hash map otherwise), and each user's rows are sorted by time in
+//! place (`sort`, through the sorting network of `bitonic` where the CPU has AVX2)
+//! while the name tables are written. `lumlab bench load` times each phase.
 
 use std::fs::File;
 use std::path::Path;
@@ -19,13 +19,18 @@ use super::builder::{BadRows, Builder};
 use super::formats::truncate;
 use super::parse::Progress;
 use super::{Action, DataError, NONE};
-use crate::util::FxHashMap;
 use crate::util::mapped::Mapped;
 use crate::util::phases;
 
 #[cfg(target_arch = "x86_64")]
 mod bitonic;
+mod ids;
 mod lines;
+mod sort;
+
+use ids::NumInterner;
+
+use sort::{Presorted, presort_users, sort_users};
 
 /// The phases (see `util::phases`) that turn the text into typed columns: what
 /// `pandas.read_csv` does, before ids, sorting and tables.
@@ -35,13 +40,6 @@ pub const COLUMN_PHASES: [&str; 2] = ["count lines", "parse fields"];
 const READ_PIECE: usize = 4 << 20;
 /// Rows expected per byte of file when sizing the general path's columns (real lines are ~33 bytes).
 const BYTES_PER_ROW_GUESS: usize = 30;
-/// The per-user sort cuts the rows into about this many parts per thread, so that a busy
-/// core delays only a small part.
-const PIECES_PER_THREAD: usize = 4;
-/// Direct-address tables are used up to this many slots (4 bytes each) ...
-const DIRECT_MAX_SLOTS: u64 = 1 << 26;
-/// ... and only when they hold at most this many slots per row (sparse huge ids use a map).
-const DIRECT_SLOTS_PER_ROW: u64 = 8;
 
 /// A column of raw ids: 4 bytes each while they fit (real Taobao ids do), 8 after.
 enum Ids {
@@ -668,386 +666,6 @@ fn set_tables(b: &mut Builder, users: super::Interner, items: super::Interner, i
     b.item_table.category = item_cat;
 }
 
-/// The users [`presort_users`] sorted: the first `sorted.len()` users, each one's rows in
-/// time order when `sorted[u]`, with `order` giving the position its rows came from.
-#[derive(Default)]
-struct Presorted {
-    sorted: Vec<bool>,
-    order: Vec<u8>,
-}
-
-/// Sorts the times and actions of users from the first on, until `stop()` (checked
-/// between users) or the last; users the sorting network cannot take are left alone.
-fn presort_users(offsets: &[u32], ts: &mut [u32], action: &mut [u8], stop: impl Fn() -> bool) -> Presorted {
-    let mut done = Presorted { sorted: Vec::new(), order: vec![0; ts.len()] };
-    let mut keys = SortKeys::default();
-    for w in offsets.windows(2) {
-        if stop() {
-            break;
-        }
-        let r = w[0] as usize..w[1] as usize;
-        // Users already in order are left to the cheap check of the sort proper.
-        if ts[r.clone()].windows(2).all(|p| p[0] <= p[1]) {
-            done.sorted.push(false);
-            continue;
-        }
-        done.sorted.push(keys.sort_times(&mut ts[r.clone()], &mut action[r.clone()], &mut done.order[r]));
-    }
-    done
-}
-
-/// Sorts the rows of each user (`offsets[u]..offsets[u + 1]`) by time with a stable
-/// sort, in place and in parallel, and makes times relative to `base`; the users in
-/// `pre` only have their items put in the order found.
-fn sort_users(offsets: &[u32], ts: &mut [u32], item: &mut [u32], action: &mut [u8], base: u32, pre: &Presorted) {
-    let n_users = offsets.len().saturating_sub(1);
-    let total = ts.len();
-    let parts = rayon::current_num_threads().max(1) * PIECES_PER_THREAD;
-    // Runs of whole users holding about equal numbers of rows.
-    let mut cuts = vec![0usize];
-    for p in 1..parts {
-        let u = offsets.partition_point(|&o| (o as usize) < total * p / parts).min(n_users);
-        if u > *cuts.last().unwrap_or(&0) {
-            cuts.push(u);
-        }
-    }
-    if n_users > *cuts.last().unwrap_or(&0) {
-        cuts.push(n_users);
-    }
-    let mut jobs = Vec::with_capacity(cuts.len());
-    let (mut ts, mut item, mut action) = (ts, item, action);
-    for w in cuts.windows(2) {
-        let offs = &offsets[w[0]..=w[1]];
-        let n = (offs[offs.len() - 1] - offs[0]) as usize;
-        let sorted = pre.sorted.get(w[0]..w[1].min(pre.sorted.len())).unwrap_or(&[]);
-        jobs.push((offs, sorted, take_front(&mut ts, n), take_front(&mut item, n), take_front(&mut action, n)));
-    }
-    jobs.into_par_iter().for_each(|(offs, sorted, ts, item, action)| sort_part(offs, sorted, &pre.order, ts, item, action, base));
-}
-
-/// [`sort_users`] for one run of users; `offs` are absolute, the columns start at `offs[0]`;
-/// `sorted` flags its first users as presorted, `order` is the whole file's.
-fn sort_part(offs: &[u32], sorted: &[bool], order: &[u8], ts: &mut [u32], item: &mut [u32], action: &mut [u8], base: u32) {
-    let start = offs.first().copied().unwrap_or(0);
-    let mut keys = SortKeys::default();
-    for (u, w) in offs.windows(2).enumerate() {
-        let (s, e) = ((w[0] - start) as usize, (w[1] - start) as usize);
-        if sorted.get(u) == Some(&true) {
-            keys.apply_order(&mut item[s..e], &order[w[0] as usize..w[1] as usize]);
-            continue;
-        }
-        let t = &mut ts[s..e];
-        if t.windows(2).all(|p| p[0] <= p[1]) {
-            continue;
-        }
-        keys.sort(t, &mut item[s..e], &mut action[s..e]);
-    }
-    for x in ts.iter_mut() {
-        *x = x.saturating_sub(base);
-    }
-}
-
-/// Scratch space of [`sort_part`], reused from user to user.
-#[derive(Default)]
-struct SortKeys {
-    keys: Vec<u64>,
-    items: Vec<u32>,
-    actions: Vec<u8>,
-    /// 32-bit keys for the sorting network.
-    #[cfg(target_arch = "x86_64")]
-    small: Vec<u32>,
-}
-
-impl SortKeys {
-    /// Sorts one user's rows by time (stable). Each key is (time, position): unique, so an
-    /// unstable sort gives the stable order.
-    fn sort(&mut self, t: &mut [u32], item: &mut [u32], action: &mut [u8]) {
-        #[cfg(target_arch = "x86_64")]
-        if self.sort_small(t, item, action) {
-            return;
-        }
-        self.sort_wide(t, item, action);
-    }
-
-    /// [`Self::sort`] through the AVX2 sorting network, when the CPU has it and the keys
-    /// (time since the user's first, position) fit 32 bits: at most [`bitonic::MAX`] rows
-    /// spanning less than 2^24 seconds (194 days) or more when fewer rows. False when not.
-    #[cfg(target_arch = "x86_64")]
-    fn sort_small(&mut self, t: &mut [u32], item: &mut [u32], action: &mut [u8]) -> bool {
-        let Some((shift, lo)) = self.sorted_keys(t) else { return false };
-        let mask = (1u32 << shift) - 1;
-        let Self { items, actions, small, .. } = self;
-        let keys = &small[..t.len()];
-        items.clear();
-        items.extend(keys.iter().map(|&k| item[(k & mask) as usize]));
-        actions.clear();
-        actions.extend(keys.iter().map(|&k| action[(k & mask) as usize]));
-        item.copy_from_slice(items);
-        action.copy_from_slice(actions);
-        for (x, &k) in t.iter_mut().zip(keys) {
-            *x = (k >> shift) + lo;
-        }
-        true
-    }
-
-    /// The sorting network's keys of `t` sorted, in `self.small[..t.len()]`: returns
-    /// (bits of the position, the earliest time), or None when it cannot take them.
-    #[cfg(target_arch = "x86_64")]
-    fn sorted_keys(&mut self, t: &[u32]) -> Option<(u32, u32)> {
-        let n = t.len();
-        if !(2..=bitonic::MAX).contains(&n) || !bitonic::available() {
-            return None;
-        }
-        let (lo, hi) = t.iter().fold((u32::MAX, 0), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-        let shift = usize::BITS - (n - 1).leading_zeros();
-        // Keys stay below u32::MAX, the padding.
-        if u64::from(hi - lo) >= (1u64 << (32 - shift)) - 1 {
-            return None;
-        }
-        let size = n.next_power_of_two().max(8);
-        self.small.resize(bitonic::MAX, 0);
-        let keys = <&mut [u32; bitonic::MAX]>::try_from(&mut self.small[..]).ok()?;
-        for (j, (k, &x)) in keys.iter_mut().zip(t.iter()).enumerate() {
-            *k = (x - lo) << shift | j as u32;
-        }
-        keys[n..size].fill(u32::MAX);
-        // SAFETY: `available` said the CPU has AVX2.
-        unsafe { bitonic::sort(keys, size) };
-        Some((shift, lo))
-    }
-
-    /// [`Self::sort`] of the times and actions only, writing where each row came from
-    /// into `order` (for [`Self::apply_order`] on the items later); false, having changed
-    /// nothing, when the sorting network cannot take the user.
-    fn sort_times(&mut self, t: &mut [u32], action: &mut [u8], order: &mut [u8]) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        if let Some((shift, lo)) = self.sorted_keys(t) {
-            let mask = (1u32 << shift) - 1;
-            let Self { actions, small, .. } = self;
-            let keys = &small[..t.len()];
-            actions.clear();
-            actions.extend(keys.iter().map(|&k| action[(k & mask) as usize]));
-            action.copy_from_slice(actions);
-            // At most 256 rows: a position fits a byte.
-            for ((x, o), &k) in t.iter_mut().zip(order.iter_mut()).zip(keys) {
-                *x = (k >> shift) + lo;
-                *o = (k & mask) as u8;
-            }
-            return true;
-        }
-        let _ = (t, action, order);
-        false
-    }
-
-    /// Puts `item` in the `order` [`Self::sort_times`] found.
-    fn apply_order(&mut self, item: &mut [u32], order: &[u8]) {
-        self.items.clear();
-        self.items.extend(order.iter().map(|&j| item[usize::from(j)]));
-        item.copy_from_slice(&self.items);
-    }
-
-    /// [`Self::sort`] with 64-bit keys and the standard library's sort: any user.
-    fn sort_wide(&mut self, t: &mut [u32], item: &mut [u32], action: &mut [u8]) {
-        let Self { keys, items, actions, .. } = self;
-        keys.clear();
-        keys.extend(t.iter().enumerate().map(|(j, &x)| u64::from(x) << 32 | j as u64));
-        keys.sort_unstable();
-        items.clear();
-        items.extend(keys.iter().map(|&k| item[(k as u32) as usize]));
-        actions.clear();
-        actions.extend(keys.iter().map(|&k| action[(k as u32) as usize]));
-        item.copy_from_slice(items);
-        action.copy_from_slice(actions);
-        for (x, &k) in t.iter_mut().zip(keys.iter()) {
-            *x = (k >> 32) as u32;
-        }
-    }
-}
-
-/// How many rows ahead the item interner prefetches its table slots.
-const PREFETCH_ROWS: usize = 24;
-
-/// Hints the CPU to fetch `slots[k]`: the items table is far larger than the caches and
-/// its lookups otherwise wait on memory one (mispredicted) row at a time.
-#[inline]
-fn prefetch(slots: &[u32], k: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(slot) = slots.get(k) {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        // SAFETY: a prefetch is only a hint: it never faults and changes no memory (and
-        // the address is a live element anyway).
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(slot).cast::<i8>()) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (slots, k);
-}
-
-/// Dense ids for numeric keys in first-seen order: a direct-address table for
-/// small keys, a hash map for the rest.
-enum NumInterner {
-    Direct { slots: Vec<u32>, keys: Vec<u64> },
-    Map { map: FxHashMap<u64, u32>, keys: Vec<u64> },
-}
-
-impl NumInterner {
-    /// An interner for keys up to `max` over `rows` rows, expecting about `cap` distinct keys.
-    fn new(max: u64, rows: usize, cap: usize) -> Self {
-        let slots = max.saturating_add(1);
-        if slots <= DIRECT_MAX_SLOTS && slots <= (rows as u64).saturating_mul(DIRECT_SLOTS_PER_ROW).max(1 << 16) {
-            NumInterner::Direct { slots: vec![NONE; slots as usize], keys: Vec::with_capacity(cap) }
-        } else {
-            let mut map = FxHashMap::default();
-            map.reserve(cap);
-            NumInterner::Map { map, keys: Vec::with_capacity(cap) }
-        }
-    }
-
-    #[inline]
-    fn intern(&mut self, k: u64) -> u32 {
-        match self {
-            NumInterner::Direct { slots, keys } => match slots.get_mut(k as usize) {
-                Some(slot) if *slot != NONE => *slot,
-                Some(slot) => {
-                    *slot = keys.len() as u32;
-                    keys.push(k);
-                    *slot
-                }
-                // Keys never exceed the chunk maxima the table was sized for.
-                None => NONE,
-            },
-            NumInterner::Map { map, keys } => {
-                let next = keys.len() as u32;
-                let id = *map.entry(k).or_insert(next);
-                if id == next {
-                    keys.push(k);
-                }
-                id
-            }
-        }
-    }
-
-    /// Replaces every key of `col` by its id, calling `on_new(row)` for each row whose key
-    /// is seen for the first time. The table's kind is matched once, not once per row.
-    fn intern_column(&mut self, col: &mut [u32], mut on_new: impl FnMut(usize)) {
-        match self {
-            NumInterner::Direct { slots, keys } => {
-                for r in 0..col.len() {
-                    if let Some(&ahead) = col.get(r + PREFETCH_ROWS) {
-                        prefetch(slots, ahead as usize);
-                    }
-                    let k = &mut col[r];
-                    // Keys never exceed the maximum the table was sized for.
-                    let Some(slot) = slots.get_mut(*k as usize) else {
-                        *k = NONE;
-                        continue;
-                    };
-                    if *slot == NONE {
-                        *slot = keys.len() as u32;
-                        keys.push(u64::from(*k));
-                        on_new(r);
-                    }
-                    *k = *slot;
-                }
-            }
-            NumInterner::Map { .. } => {
-                for r in 0..col.len() {
-                    let seen = self.len();
-                    let id = self.intern(u64::from(col[r]));
-                    if id as usize == seen {
-                        on_new(r);
-                    }
-                    col[r] = id;
-                }
-            }
-        }
-    }
-
-    /// Interns every key of `col` (a run of equal keys costs one lookup).
-    fn intern_all(&mut self, col: &[u32]) {
-        let mut prev = None;
-        match self {
-            NumInterner::Direct { slots, keys } => {
-                for &k in col {
-                    if prev != Some(k) {
-                        prev = Some(k);
-                        if let Some(slot) = slots.get_mut(k as usize)
-                            && *slot == NONE
-                        {
-                            *slot = keys.len() as u32;
-                            keys.push(u64::from(k));
-                        }
-                    }
-                }
-            }
-            NumInterner::Map { .. } => {
-                for &k in col {
-                    if prev != Some(k) {
-                        prev = Some(k);
-                        self.intern(u64::from(k));
-                    }
-                }
-            }
-        }
-    }
-
-    fn keys(&self) -> &[u64] {
-        match self {
-            NumInterner::Direct { keys, .. } | NumInterner::Map { keys, .. } => keys,
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.keys().len()
-    }
-
-    fn into_interner(self) -> super::Interner {
-        let keys = self.keys();
-        let widest = keys.iter().max().map_or(1, |&k| k.checked_ilog10().unwrap_or(0) as usize + 1);
-        // All names in one buffer, checked as UTF-8 once (a million items).
-        let mut text = Vec::with_capacity(keys.len() * widest);
-        let mut offsets = Vec::with_capacity(keys.len() + 1);
-        offsets.push(0);
-        for &k in keys {
-            push_decimal(&mut text, k);
-            offsets.push(text.len() as u32);
-        }
-        let pool = String::from_utf8(text).ok().and_then(|t| super::StrPool::from_parts(t, offsets));
-        super::Interner::from_pool(pool.unwrap_or_default())
-    }
-}
-
-/// "00" to "99": two decimal digits a step.
-static DIGIT_PAIRS: [u8; 200] = {
-    let mut t = [0u8; 200];
-    let mut i = 0;
-    while i < 100 {
-        t[2 * i] = b'0' + (i / 10) as u8;
-        t[2 * i + 1] = b'0' + (i % 10) as u8;
-        i += 1;
-    }
-    t
-};
-
-/// Appends `k` in decimal to `out`.
-fn push_decimal(out: &mut Vec<u8>, mut k: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    while k >= 100 {
-        let r = (k % 100) as usize * 2;
-        k /= 100;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[r..r + 2]);
-    }
-    if k >= 10 {
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[2 * k as usize..2 * k as usize + 2]);
-    } else {
-        i -= 1;
-        buf[i] = b'0' + k as u8;
-    }
-    out.extend_from_slice(&buf[i..]);
-}
-
 /// Parses a Taobao UserBehavior.csv into `b`; returns the content hash of its bytes
 /// (`cache::bytes_hash`, the data fingerprint's part for the file), computed in the
 /// parser's first pass.
@@ -1226,24 +844,6 @@ mod tests {
         f
     }
 
-    #[test]
-    fn one_user_sort_is_stable() {
-        let mut rng = crate::util::rng::Rng::new(3);
-        let mut keys = SortKeys::default();
-        // Short and long users, narrow and wide time spans, many ties and none.
-        for (n, span) in [(2, 3), (7, 1), (100, 1000), (300, 1 << 22), (300, 1 << 24), (5, u32::MAX as u64)] {
-            let mut t: Vec<u32> = (0..n).map(|_| rng.below(span) as u32).collect();
-            let mut item: Vec<u32> = (0..n as u32).collect();
-            let mut action: Vec<u8> = (0..n).map(|i| i as u8).collect();
-            let mut want: Vec<(u32, u32)> = t.iter().copied().zip(item.iter().copied()).collect();
-            want.sort_by_key(|p| p.0);
-            keys.sort(&mut t, &mut item, &mut action);
-            let got: Vec<(u32, u32)> = t.iter().copied().zip(item.iter().copied()).collect();
-            assert_eq!(got, want, "n {n} span {span}");
-            assert!(item.iter().zip(&action).all(|(&i, &a)| a == i as u8));
-        }
-    }
-
     /// A log of `n` random lines: mostly well-formed with ids of up to `id_digits` digits and
     /// times of up to `ts_digits`, some with junk, missing or extra fields, CRLF, blank lines.
     fn fuzz_log(seed: u64, n: usize, id_digits: u64, ts_digits: u64) -> String {
@@ -1368,19 +968,6 @@ mod tests {
             }
             assert_eq!((lines, users), (want.6, want.0.clone()), "{parts} parts");
         }
-    }
-
-    #[test]
-    fn direct_and_map_interners_agree() {
-        let keys = [7u64, 3, 7, 1 << 40, 3, 0, 1 << 40, 9];
-        let mut direct = NumInterner::new(9, 100, 4);
-        let mut map = NumInterner::new(1 << 40, 8, 4);
-        assert!(matches!(direct, NumInterner::Direct { .. }) && matches!(map, NumInterner::Map { .. }));
-        let small: Vec<u32> = keys.iter().filter(|&&k| k <= 9).map(|&k| direct.intern(k)).collect();
-        assert_eq!(small, vec![0, 1, 0, 1, 2, 3]);
-        let all: Vec<u32> = keys.iter().map(|&k| map.intern(k)).collect();
-        assert_eq!(all, vec![0, 1, 0, 2, 1, 3, 2, 4]);
-        assert_eq!(map.keys(), &[7, 3, 1 << 40, 0, 9]);
     }
 
     /// A Taobao-shaped log: `users` users of 1..12 rows, times from a small range (ties),
@@ -1548,15 +1135,4 @@ mod tests {
         assert_eq!((d.base_ts, d.time(0), d.time(1)), (-7, -7, -5), "negative times sort too");
     }
 
-    #[test]
-    fn decimal_writes_any_u64() {
-        let mut out = Vec::new();
-        let keys = [0, 7, 10, 99, 100, 101, 999, 1000, 4_294_967_296, u64::MAX];
-        for k in keys {
-            push_decimal(&mut out, k);
-            out.push(b' ');
-        }
-        let want: Vec<String> = keys.iter().map(u64::to_string).collect();
-        assert_eq!(String::from_utf8(out).unwrap(), want.join(" ") + " ");
-    }
 }
