@@ -56,10 +56,10 @@ pub fn content_fingerprint(source: &Path, source_hash: Option<u64>, items: Optio
         Some(x) => x,
         None => file_hash(source)?,
     };
-    fingerprint_of(FINGERPRINT_VERSION, first, items.map(file_hash).transpose()?, options)
+    Ok(fingerprint_of(FINGERPRINT_VERSION, first, items.map(file_hash).transpose()?, options))
 }
 
-fn fingerprint_of(version: u32, source_hash: u64, items_hash: Option<u64>, options: &str) -> std::io::Result<u64> {
+fn fingerprint_of(version: u32, source_hash: u64, items_hash: Option<u64>, options: &str) -> u64 {
     let mut h = Xxh3::new();
     h.update(&version.to_le_bytes());
     h.update(&source_hash.to_le_bytes());
@@ -67,7 +67,7 @@ fn fingerprint_of(version: u32, source_hash: u64, items_hash: Option<u64>, optio
         h.update(&x.to_le_bytes());
     }
     h.update(options.as_bytes());
-    Ok(h.digest())
+    h.digest()
 }
 
 /// [`content_fingerprint`] as version 1 made it (runs trained then recorded these); costs a
@@ -84,7 +84,7 @@ pub fn legacy_fingerprint(source: &Path, items: Option<&Path>, options: &str) ->
             }
         }
     };
-    fingerprint_of(1, whole(source)?, items.map(whole).transpose()?, options)
+    Ok(fingerprint_of(1, whole(source)?, items.map(whole).transpose()?, options))
 }
 
 /// The content hash of a file's bytes: xxh3 of each [`HASH_BLOCK`] bytes, then xxh3 of

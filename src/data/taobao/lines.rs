@@ -53,7 +53,7 @@ pub(super) const LINE_WINDOW: usize = 64;
 
 /// The 8 bytes at `at` as a little-endian word, each minus `'0'` (digits become 0..=9).
 #[inline]
-fn word(w: &[u8; LINE_WINDOW], at: usize) -> Option<u64> {
+fn word(w: &[u8], at: usize) -> Option<u64> {
     let b: [u8; 8] = w.get(at..at + 8)?.try_into().ok()?;
     Some(u64::from_le_bytes(b) ^ 0x3030_3030_3030_3030)
 }
@@ -132,7 +132,7 @@ fn word_line(w: &[u8; LINE_WINDOW]) -> Option<(Fields, usize)> {
 pub(super) mod avx2 {
     use std::arch::x86_64::{__m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_min_epu8, _mm256_movemask_epi8, _mm256_set1_epi8, _mm256_sub_epi8};
 
-    use super::{Action, Fields, Sink, digits_value};
+    use super::{Action, Fields, Sink, digits_value, word};
 
     /// Bytes [`line`] looks at: a 64-byte line window and the tail of an 8-byte load at its end.
     pub(in super::super) const WINDOW: usize = 72;
@@ -157,12 +157,6 @@ pub(super) mod avx2 {
         }
         sink.tally().lines += n;
         Some(at)
-    }
-
-    /// The 8 bytes at `at` as a little-endian word, each minus `'0'`.
-    #[inline]
-    fn word(w: &[u8; WINDOW], at: usize) -> u64 {
-        w.get(at..at + 8).and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(u64::MAX, u64::from_le_bytes) ^ 0x3030_3030_3030_3030
     }
 
     /// The 64 bytes of `w` that equal `c`, as a bit mask.
@@ -253,10 +247,12 @@ pub(super) mod avx2 {
             BUY => Action::Buy,
             _ => return None,
         };
-        let user = digits_value(word(w, 0), s0);
-        let item = digits_value(word(w, s0 + 1), l1);
-        let cat = digits_value(word(w, s1 + 1), l2);
-        let ts = if lt <= 8 { digits_value(word(w, s3 + 1), lt) } else { digits_value(word(w, s3 + 1), lt - 8) * 100_000_000 + digits_value(word(w, te - 8), 8) };
+        // Every load lies inside the window (a field starts before byte 64).
+        let word = |at: usize| word(w, at).unwrap_or(0);
+        let user = digits_value(word(0), s0);
+        let item = digits_value(word(s0 + 1), l1);
+        let cat = digits_value(word(s1 + 1), l2);
+        let ts = if lt <= 8 { digits_value(word(s3 + 1), lt) } else { digits_value(word(s3 + 1), lt - 8) * 100_000_000 + digits_value(word(te - 8), 8) };
         Some((Fields { user, item, cat, action: action as u8, ts: ts as i64 }, end + 1))
     }
 }

@@ -99,6 +99,8 @@ struct SortKeys {
     keys: Vec<u64>,
     items: Vec<u32>,
     actions: Vec<u8>,
+    /// Where each row of a user sorted by the network came from.
+    order: Vec<u8>,
     /// 32-bit keys for the sorting network.
     #[cfg(target_arch = "x86_64")]
     small: Vec<u32>,
@@ -108,32 +110,23 @@ impl SortKeys {
     /// Sorts one user's rows by time (stable). Each key is (time, position): unique, so an
     /// unstable sort gives the stable order.
     fn sort(&mut self, t: &mut [u32], item: &mut [u32], action: &mut [u8]) {
-        #[cfg(target_arch = "x86_64")]
-        if self.sort_small(t, item, action) {
-            return;
+        if !self.sort_small(t, item, action) {
+            self.sort_wide(t, item, action);
         }
-        self.sort_wide(t, item, action);
     }
 
     /// [`Self::sort`] through the AVX2 sorting network, when the CPU has it and the keys
     /// (time since the user's first, position) fit 32 bits: at most [`bitonic::MAX`] rows
     /// spanning less than 2^24 seconds (194 days) or more when fewer rows. False when not.
-    #[cfg(target_arch = "x86_64")]
     fn sort_small(&mut self, t: &mut [u32], item: &mut [u32], action: &mut [u8]) -> bool {
-        let Some((shift, lo)) = self.sorted_keys(t) else { return false };
-        let mask = (1u32 << shift) - 1;
-        let Self { items, actions, small, .. } = self;
-        let keys = &small[..t.len()];
-        items.clear();
-        items.extend(keys.iter().map(|&k| item[(k & mask) as usize]));
-        actions.clear();
-        actions.extend(keys.iter().map(|&k| action[(k & mask) as usize]));
-        item.copy_from_slice(items);
-        action.copy_from_slice(actions);
-        for (x, &k) in t.iter_mut().zip(keys) {
-            *x = (k >> shift) + lo;
+        let mut order = std::mem::take(&mut self.order);
+        order.resize(t.len(), 0);
+        let done = self.sort_times(t, action, &mut order);
+        if done {
+            self.apply_order(item, &order);
         }
-        true
+        self.order = order;
+        done
     }
 
     /// The sorting network's keys of `t` sorted, in `self.small[..t.len()]`: returns
