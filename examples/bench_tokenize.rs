@@ -22,12 +22,12 @@ fn main() -> anyhow::Result<()> {
         ..Default::default()
     };
     d.users.intern("u");
-    d.user_offsets = vec![0, n as u32];
+    d.user_offsets = vec![0, n as u32].into();
     for i in 0..n {
         d.items.intern(&format!("item{i}"));
-        d.ts.push(i as u32);
-        d.item.push(i as u32);
-        d.action.push(Action::Click as u8);
+        d.ts.to_mut().push(i as u32);
+        d.item.to_mut().push(i as u32);
+        d.action.to_mut().push(Action::Click as u8);
         let c = rng.index(200);
         t.category.push(t.categories.intern(&format!("cat{c}")));
         t.brand

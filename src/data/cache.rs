@@ -1,13 +1,18 @@
 //! The binary cache of a parsed log, so reopening skips parsing.
 //!
 //! Layout (little-endian): magic, format version, key (source size, mtime and a
-//! sampled content hash, plus the load options), payload length, checksum, payload.
-//! The payload is length-prefixed sections (see `LAYOUT`); the checksum is xxh3 over
-//! each section's length and the xxh3 of each of its 256 KiB blocks, so a reopen
-//! verifies and copies the columns on all cores in one pass over the file. A wrong magic, version, key or checksum, or a short
-//! file, means "rebuild": a cache is never trusted blindly. Written to a temp
-//! file and renamed, so a killed process never leaves a half-written cache.
+//! sampled content hash, plus the load options), payload length, checksum, four zero
+//! bytes, payload. The payload is length-prefixed sections (see `LAYOUT`), each padded
+//! with zeros to a multiple of 8 bytes, so every section starts 8-byte aligned in the
+//! file; the checksum is xxh3 over each section's length and the xxh3 of each of its
+//! 256 KiB blocks, so a reopen verifies the file on all cores in one pass. A mapped
+//! cache lends the per-behaviour columns straight to the dataset ([`decode_mapped`]:
+//! no copy, no fresh memory); the small sections are copied. A wrong magic, version,
+//! key, checksum or padding, or a short file, means "rebuild": a cache is never
+//! trusted blindly. Written to a temp file and renamed, so a killed process never
+//! leaves a half-written cache (and a dataset still viewing the old file keeps it).
 
+use super::column::{Column, SharedMap};
 use super::{Dataset, Format, Interner, ItemTable, LoadReport, StrPool};
 use std::io::Read;
 use std::mem::MaybeUninit;
@@ -16,7 +21,7 @@ use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
 const MAGIC: &[u8; 8] = b"LUMCACHE";
 /// Bump when the payload layout or parsing semantics change.
-pub const CACHE_VERSION: u32 = 3;
+pub const CACHE_VERSION: u32 = 4;
 /// Bytes hashed at each of the sampled positions of the source.
 const SAMPLE_BYTES: u64 = 1 << 16;
 
@@ -146,6 +151,7 @@ impl W {
     fn bytes(&mut self, b: &[u8]) {
         self.0.extend_from_slice(&(b.len() as u64).to_le_bytes());
         self.0.extend_from_slice(b);
+        self.0.resize(self.0.len().next_multiple_of(ALIGN), 0);
     }
     fn u32s(&mut self, v: &[u32]) {
         self.bytes(bytemuck::cast_slice(v));
@@ -159,6 +165,11 @@ impl W {
         self.u32s(offs);
     }
 }
+
+/// Every section starts at a multiple of this many bytes in the file (header included).
+const ALIGN: usize = 8;
+/// Bytes before the payload: magic, version, key, payload length, checksum, zero padding.
+const HEADER: usize = 40;
 
 /// Bytes per checksummed block. Each payload section is hashed block by block and the
 /// header's checksum is the hash of the sections' lengths and block hashes, so a reopen
@@ -193,15 +204,22 @@ const LAYOUT: [Kind; 28] = {
 const ITEMS_OFFSETS: usize = 6;
 /// The section of the per-behaviour item column (every id must name an item).
 const ITEM_COLUMN: usize = 11;
+/// The per-behaviour columns (user offsets through ratings): viewed in place in a mapped cache.
+const IN_PLACE: std::ops::RangeInclusive<usize> = 9..=17;
 
-/// The payload's sections, split at their length prefixes; `None` if they overrun or do
-/// not end exactly at the payload's end.
+/// The payload's sections, split at their length prefixes; `None` if they overrun, if
+/// their padding is not zeros, or if they do not end exactly at the payload's end.
 fn sections(mut p: &[u8]) -> Option<Vec<&[u8]>> {
     let mut out = Vec::with_capacity(LAYOUT.len());
     while !p.is_empty() {
         let n = usize::try_from(u64::from_le_bytes(p.get(..8)?.try_into().ok()?)).ok()?;
-        out.push(p.get(8..8usize.checked_add(n)?)?);
-        p = &p[8 + n..];
+        let end = 8usize.checked_add(n)?;
+        let padded = end.next_multiple_of(ALIGN);
+        out.push(p.get(8..end)?);
+        if p.get(end..padded)?.iter().any(|&b| b != 0) {
+            return None;
+        }
+        p = &p[padded..];
     }
     Some(out)
 }
@@ -252,12 +270,13 @@ pub fn encode(key: u64, d: &Dataset, report: &LoadReport) -> Vec<u8> {
     debug_assert_eq!(parts.len(), LAYOUT.len(), "encode and LAYOUT disagree");
     let hashes: Vec<u64> = parts.iter().flat_map(|s| s.chunks(BLOCK)).map(xxh3_64).collect();
     let checksum = digest(&parts, &hashes);
-    let mut out = Vec::with_capacity(payload.len() + 36);
+    let mut out = Vec::with_capacity(payload.len() + HEADER);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&CACHE_VERSION.to_le_bytes());
     out.extend_from_slice(&key.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     out.extend_from_slice(&checksum.to_le_bytes());
+    out.resize(HEADER, 0);
     out.extend_from_slice(&payload);
     out
 }
@@ -270,30 +289,43 @@ pub enum Miss {
     Corrupt,
 }
 
-/// Decodes a cache file; any inconsistency is a miss, never a panic. Nothing decoded is
-/// returned unless the whole payload matches its checksum.
+/// Decodes a cache file's bytes, copying every column out; any inconsistency is a
+/// miss, never a panic. Nothing decoded is returned unless the whole payload matches
+/// its checksum.
 pub fn decode(bytes: &[u8], key: u64) -> Result<(Dataset, LoadReport), Miss> {
+    decode_in(bytes, key, None)
+}
+
+/// [`decode`] for a mapped cache file: the per-behaviour columns view the mapping
+/// (which they keep alive) instead of being copied.
+pub fn decode_mapped(map: &SharedMap, key: u64) -> Result<(Dataset, LoadReport), Miss> {
+    decode_in(map.bytes(), key, Some(map))
+}
+
+/// [`decode`], viewing the per-behaviour columns in `map` (whose bytes `bytes` are) when given.
+fn decode_in(bytes: &[u8], key: u64, map: Option<&SharedMap>) -> Result<(Dataset, LoadReport), Miss> {
     if cfg!(target_endian = "big") {
         return Err(Miss::Stale);
     }
-    if bytes.len() < 36 || &bytes[..8] != MAGIC {
+    if bytes.len() < HEADER || &bytes[..8] != MAGIC {
         return Err(Miss::Corrupt);
     }
     let le64 = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap_or([0; 8]));
     if u32::from_le_bytes(bytes[8..12].try_into().unwrap_or([0; 4])) != CACHE_VERSION || le64(12) != key {
         return Err(Miss::Stale);
     }
-    let payload = &bytes[36..];
-    if payload.len() as u64 != le64(20) {
+    let payload = &bytes[HEADER..];
+    if payload.len() as u64 != le64(20) || bytes[36..HEADER] != [0; 4] {
         return Err(Miss::Corrupt);
     }
     let parts = sections(payload).filter(|p| p.len() == LAYOUT.len()).ok_or(Miss::Corrupt)?;
-    let mut cols = verify_and_copy(&parts, le64(28)).ok_or(Miss::Corrupt)?;
-    assemble(&parts, &mut cols).ok_or(Miss::Corrupt)
+    let mut cols = verify_and_copy(&parts, le64(28), map.is_some()).ok_or(Miss::Corrupt)?;
+    assemble(&parts, &mut cols, map.map(|m| (m, bytes.as_ptr() as usize))).ok_or(Miss::Corrupt)
 }
 
 /// A section's decoded column, filled in place by the copying threads.
 enum Col {
+    /// Read from the section's bytes (small sections, and columns viewed in a mapping).
     Raw,
     U8(Vec<u8>),
     I8(Vec<i8>),
@@ -398,11 +430,11 @@ impl Piece<'_> {
             *h = xxh3_64(block);
             let copy = dst.as_deref_mut().map(|d| &*d[k * BLOCK..k * BLOCK + block.len()].write_copy_of_slice(block));
             if let Some(b) = self.bound {
-                // Checked on the aligned copy while it is in cache; an or-reduction (rather
-                // than an early-exit `any`) vectorises.
-                let out_of_range = match copy.map(bytemuck::try_cast_slice::<u8, u32>) {
-                    Some(Ok(v)) => v.iter().fold(false, |acc, &x| acc | (x >= b)),
-                    _ => block.chunks_exact(4).any(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) >= b),
+                // Checked on aligned bytes (the copy, or the section itself) while they are in
+                // cache; an or-reduction (rather than an early-exit `any`) vectorises.
+                let out_of_range = match bytemuck::try_cast_slice::<u8, u32>(copy.unwrap_or(block)) {
+                    Ok(v) => v.iter().fold(false, |acc, &x| acc | (x >= b)),
+                    Err(_) => block.chunks_exact(4).any(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) >= b),
                 };
                 if out_of_range {
                     return false;
@@ -413,10 +445,12 @@ impl Piece<'_> {
     }
 }
 
-/// Hashes every block of the payload's sections and copies the columns into fresh vectors,
-/// on all cores; `None` unless the checksum matches and every item id names an item.
-fn verify_and_copy(parts: &[&[u8]], checksum: u64) -> Option<Vec<Col>> {
-    let mut cols = parts.iter().zip(LAYOUT).map(|(s, k)| Col::new(k, s.len())).collect::<Option<Vec<Col>>>()?;
+/// Hashes every block of the payload's sections and copies the columns into fresh vectors
+/// (not the per-behaviour ones when `in_place`), on all cores; `None` unless the checksum
+/// matches and every item id names an item.
+fn verify_and_copy(parts: &[&[u8]], checksum: u64, in_place: bool) -> Option<Vec<Col>> {
+    let kind = |i: usize, k: Kind| if in_place && IN_PLACE.contains(&i) { Kind::Raw } else { k };
+    let mut cols = parts.iter().zip(LAYOUT).enumerate().map(|(i, (s, k))| Col::new(kind(i, k), s.len())).collect::<Option<Vec<Col>>>()?;
     let n_items = u32::try_from((parts[ITEMS_OFFSETS].len() / 4).saturating_sub(1)).ok()?;
     let mut hashes = vec![0u64; parts.iter().map(|s| s.len().div_ceil(BLOCK)).sum()];
     let mut pieces = Vec::new();
@@ -477,8 +511,25 @@ fn interner(cols: &mut [Col], at: usize) -> Option<Interner> {
     Some(Interner::from_pool(pool(cols, at)?))
 }
 
-/// Builds the dataset from verified columns, with structural checks beyond the checksum.
-fn assemble(parts: &[&[u8]], c: &mut [Col]) -> Option<(Dataset, LoadReport)> {
+/// Section `i` as a per-behaviour column: a view into `map` (given with the address its
+/// bytes start at) when the section was left in place, else the copied vector.
+fn column<T: bytemuck::Pod>(parts: &[&[u8]], c: &mut [Col], i: usize, map: Option<(&SharedMap, usize)>, take: fn(&mut Col) -> Option<Vec<T>>) -> Option<Column<T>> {
+    match (&c[i], map) {
+        (Col::Raw, Some((m, base))) => {
+            let s = parts[i];
+            let size = std::mem::size_of::<T>();
+            if !s.len().is_multiple_of(size) {
+                return None;
+            }
+            Column::mapped(m, (s.as_ptr() as usize).checked_sub(base)?, s.len() / size)
+        }
+        _ => take(&mut c[i]).map(Column::from),
+    }
+}
+
+/// Builds the dataset from verified columns, with structural checks beyond the checksum;
+/// with `map`, the per-behaviour columns view it (see [`column`]).
+fn assemble(parts: &[&[u8]], c: &mut [Col], map: Option<(&SharedMap, usize)>) -> Option<(Dataset, LoadReport)> {
     let report: LoadReport = serde_json::from_slice(parts[0]).ok()?;
     let format = match parts[1].first()? {
         0 => Format::Native,
@@ -506,16 +557,16 @@ fn assemble(parts: &[&[u8]], c: &mut [Col]) -> Option<(Dataset, LoadReport)> {
         users,
         items,
         queries,
-        user_offsets: c[9].take_u32()?,
+        user_offsets: column(parts, c, 9, map, Col::take_u32)?,
         base_ts,
-        ts: c[10].take_u32()?,
-        item: c[11].take_u32()?,
-        action: c[12].take_u8()?,
-        query: c[13].take_u32()?,
-        scenario: c[14].take_u8()?,
-        position: c[15].take_u8()?,
-        label: c[16].take_i8()?,
-        rating: c[17].take_f32()?,
+        ts: column(parts, c, 10, map, Col::take_u32)?,
+        item: column(parts, c, 11, map, Col::take_u32)?,
+        action: column(parts, c, 12, map, Col::take_u8)?,
+        query: column(parts, c, 13, map, Col::take_u32)?,
+        scenario: column(parts, c, 14, map, Col::take_u8)?,
+        position: column(parts, c, 15, map, Col::take_u8)?,
+        label: column(parts, c, 16, map, Col::take_i8)?,
+        rating: column(parts, c, 17, map, Col::take_f32)?,
         item_table,
     };
     // A cache from a buggy writer must not cause panics later (item ids were bounded while copying).
@@ -594,15 +645,55 @@ mod tests {
         assert_eq!(rep2, rep);
         // One flipped bit anywhere (first and second block of a big column, a small one, a
         // length prefix, the header checksum) is a miss.
-        let payload = 36;
+        let payload = HEADER;
         for at in [payload + 3, bytes.len() / 2, bytes.len() / 2 + BLOCK + 5, bytes.len() - 1, 30] {
             let mut bad = bytes.clone();
             bad[at] ^= 0x10;
             assert_eq!(decode(&bad, 3).unwrap_err(), Miss::Corrupt, "flip at {at}");
         }
-        for cut in [37, bytes.len() / 3, bytes.len() - 8] {
+        for cut in [HEADER + 1, bytes.len() / 3, bytes.len() - 8] {
             assert_eq!(decode(&bytes[..cut], 3).unwrap_err(), Miss::Corrupt, "cut {cut}");
         }
+        // The same through a mapped file, whose per-behaviour columns are then views.
+        let file = dir.path().join("log.lumcache");
+        let mapped = |bytes: &[u8]| {
+            std::fs::write(&file, bytes).unwrap();
+            crate::util::mapped::Mapped::new(&std::fs::File::open(&file).unwrap()).map(|m| decode_mapped(&SharedMap::new(m), 3))
+        };
+        let Some(Ok((d3, rep3))) = mapped(&bytes) else {
+            assert!(cfg!(not(unix)), "a cache file maps and decodes on Unix");
+            return;
+        };
+        assert!(d3.item.is_mapped() && d3.ts.is_mapped() && d3.user_offsets.is_mapped() && d3.action.is_mapped());
+        assert_eq!((d3, rep3), (d, rep));
+        for at in [payload + 3, bytes.len() / 2, bytes.len() / 2 + BLOCK + 5, bytes.len() - 1, 30, 37] {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0x10;
+            assert_eq!(mapped(&bad).unwrap().unwrap_err(), Miss::Corrupt, "mapped flip at {at}");
+        }
+        assert_eq!(mapped(&bytes[..bytes.len() - 8]).unwrap().unwrap_err(), Miss::Corrupt);
+    }
+
+    #[test]
+    fn every_section_starts_aligned_and_nonzero_padding_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log.csv");
+        // Three behaviours: the one-byte action column needs padding after it.
+        std::fs::write(&p, "user_id,timestamp,item_id,action\na,1,x,click\na,2,y,buy\nb,3,x,click\n").unwrap();
+        let (d, rep) = crate::data::load(&p, &crate::data::LoadOptions::default()).unwrap();
+        let bytes = encode(5, &d, &rep);
+        let parts = sections(&bytes[HEADER..]).unwrap();
+        assert_eq!(parts.len(), LAYOUT.len());
+        for (i, s) in parts.iter().enumerate() {
+            assert_eq!((s.as_ptr() as usize - bytes.as_ptr() as usize) % ALIGN, 0, "section {i}");
+        }
+        let action = parts[12];
+        assert_eq!(action.len(), 3);
+        let pad = action.as_ptr() as usize - bytes.as_ptr() as usize + action.len();
+        let mut bad = bytes.clone();
+        bad[pad] = 1;
+        assert_eq!(decode(&bad, 5).unwrap_err(), Miss::Corrupt);
+        assert!(decode(&bytes, 5).is_ok());
     }
 
     #[test]
@@ -611,9 +702,17 @@ mod tests {
         let p = dir.path().join("log.csv");
         std::fs::write(&p, "user_id,timestamp,item_id\na,1,x\na,2,y\nb,3,x\n").unwrap();
         let (mut d, rep) = crate::data::load(&p, &crate::data::LoadOptions::default()).unwrap();
+        // Copied, and viewed in a mapped file (the bound is checked on the file's bytes then).
+        let file = dir.path().join("log.lumcache");
+        let mapped = |bytes: &[u8]| {
+            std::fs::write(&file, bytes).unwrap();
+            crate::util::mapped::Mapped::new(&std::fs::File::open(&file).unwrap()).map(|m| decode_mapped(&SharedMap::new(m), 1).is_ok())
+        };
         d.item[1] = d.items.len() as u32;
         assert_eq!(decode(&encode(1, &d, &rep), 1).unwrap_err(), Miss::Corrupt);
+        assert_ne!(mapped(&encode(1, &d, &rep)), Some(true));
         d.item[1] = 0;
         assert!(decode(&encode(1, &d, &rep), 1).is_ok());
+        assert_ne!(mapped(&encode(1, &d, &rep)), Some(false));
     }
 }

@@ -135,25 +135,16 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
     let (beside, fallback) = cache::cache_paths(path);
     if opts.use_cache {
         for p in [&beside, &fallback] {
-            // Mapped when possible: decoding copies the columns out once, without first
-            // copying the whole file into a fresh buffer.
+            // Mapped when possible: the per-behaviour columns are then read in place, not
+            // copied (the dataset keeps the mapping).
             let Ok(f) = std::fs::File::open(p) else { continue };
-            let mapped = crate::util::mapped::Mapped::new(&f);
-            let read;
-            let bytes: &[u8] = match &mapped {
-                Some(m) => m,
+            let decoded = match crate::util::mapped::Mapped::new(&f) {
+                Some(m) => cache::decode_mapped(&super::column::SharedMap::new(m), key),
                 None => match std::fs::read(p) {
-                    Ok(b) => {
-                        read = b;
-                        &read
-                    }
+                    Ok(b) => cache::decode(&b, key),
                     Err(_) => continue,
                 },
             };
-            let decoded = cache::decode(bytes, key);
-            if let Some(m) = mapped {
-                m.release_in_background();
-            }
             if let Ok((d, mut report)) = decoded {
                 report.from_cache = true;
                 if let Some(cb) = progress {

@@ -8,6 +8,7 @@
 
 pub mod builder;
 pub mod cache;
+pub mod column;
 pub mod error;
 pub mod formats;
 pub mod intern;
@@ -18,6 +19,7 @@ pub mod stats;
 pub mod taobao;
 pub mod time;
 
+pub use column::Column;
 pub use error::DataError;
 pub use formats::Format;
 pub use intern::{Interner, StrPool};
@@ -186,7 +188,7 @@ impl ItemTable {
 ///
 /// Behaviours of user `u` are rows `user_offsets[u]..user_offsets[u+1]`, sorted
 /// by timestamp with a stable sort (ties keep file order). Optional columns are
-/// empty `Vec`s when the source had no such column, so a Taobao log costs
+/// empty columns when the source had no such column, so a Taobao log costs
 /// 4 (time) + 4 (item) + 1 (action) bytes per behaviour.
 #[derive(Clone, Debug, Default)]
 pub struct Dataset {
@@ -195,25 +197,25 @@ pub struct Dataset {
     pub items: Interner,
     pub queries: Interner,
     /// Length `users.len() + 1`.
-    pub user_offsets: Vec<u32>,
+    pub user_offsets: Column<u32>,
     /// Seconds since the Unix epoch of `ts == 0`; per-row times are offsets from it.
     pub base_ts: i64,
     /// Seconds since `base_ts` (millisecond inputs are floored to seconds after sorting).
-    pub ts: Vec<u32>,
+    pub ts: Column<u32>,
     /// Dense item id per behaviour.
-    pub item: Vec<u32>,
+    pub item: Column<u32>,
     /// [`Action`] byte per behaviour.
-    pub action: Vec<u8>,
+    pub action: Column<u8>,
     /// Query id per behaviour or [`NONE`]; empty when the log has no query column.
-    pub query: Vec<u32>,
+    pub query: Column<u32>,
     /// [`Scenario`] byte per behaviour; empty when the log has no scenario column.
-    pub scenario: Vec<u8>,
+    pub scenario: Column<u8>,
     /// Ad position (1..=255, 0 = none); empty when absent.
-    pub position: Vec<u8>,
+    pub position: Column<u8>,
     /// 0/1 click label, -1 = none; empty when absent.
-    pub label: Vec<i8>,
+    pub label: Column<i8>,
     /// Rating value per behaviour (MovieLens); empty when absent.
-    pub rating: Vec<f32>,
+    pub rating: Column<f32>,
     /// Item attributes, indexed by item id.
     pub item_table: ItemTable,
 }

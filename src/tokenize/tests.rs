@@ -43,25 +43,25 @@ fn build(rows: &[Row], with_query: bool, with_scenario: bool, table: &[ItemRow])
         queries: Interner::new(),
         ..Default::default()
     };
-    d.user_offsets.push(0);
+    d.user_offsets.to_mut().push(0);
     for (t, r) in rows.iter().enumerate() {
         let known = d.users.len();
         let u = d.users.intern(r.user);
         if (u as usize) == known && known > 0 {
-            d.user_offsets.push(t as u32);
+            d.user_offsets.to_mut().push(t as u32);
         }
-        d.ts.push(t as u32);
-        d.item.push(d.items.intern(r.item));
-        d.action.push(r.action as u8);
+        d.ts.to_mut().push(t as u32);
+        d.item.to_mut().push(d.items.intern(r.item));
+        d.action.to_mut().push(r.action as u8);
         if with_query {
-            d.query
+            d.query.to_mut()
                 .push(r.query.map(|x| d.queries.intern(x)).unwrap_or(NONE));
         }
         if with_scenario {
-            d.scenario.push(r.scenario as u8);
+            d.scenario.to_mut().push(r.scenario as u8);
         }
     }
-    d.user_offsets.push(rows.len() as u32);
+    d.user_offsets.to_mut().push(rows.len() as u32);
     let mut it = ItemTable::default();
     let n = d.items.len();
     it.titles.resize(n);
