@@ -268,6 +268,7 @@ fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
         let parts: Vec<String> = phases.iter().map(|(n, s)| format!("{n} {:.0}", s * 1e3)).collect();
         println!("    phases (ms, medians): {}", parts.join(" · "));
         println!("    of which to typed columns {columns_s:.3} s (count lines + parse fields)");
+        println!("  parse + writing the cache (synced to disk) {parse_and_write:.3} s  (a first open)");
         println!("  cache reopen   {reopen_s:.3} s  ({:.1}x faster than parse)", parse_s / reopen_s);
         println!("  memory         {bytes_per:.2} bytes per behaviour (columns + offsets)");
         if let (Some(p), Some(f)) = (pandas_s, pandas_full_s) {

@@ -14,7 +14,9 @@
 
 use super::column::{Column, SharedMap};
 use super::{Dataset, Format, Interner, ItemTable, LoadReport, StrPool};
-use std::io::Read;
+use rayon::prelude::*;
+use std::borrow::Cow;
+use std::io::{Read, Write};
 use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
@@ -42,7 +44,7 @@ pub fn source_key(path: &Path, options: &str) -> std::io::Result<u64> {
     for start in [0, len / 2, len.saturating_sub(SAMPLE_BYTES)] {
         use std::io::Seek;
         f.seek(std::io::SeekFrom::Start(start))?;
-        let n = f.by_ref().take(SAMPLE_BYTES).read(&mut buf)?;
+        let n = Read::by_ref(&mut f).take(SAMPLE_BYTES).read(&mut buf)?;
         h.update(&buf[..n]);
     }
     Ok(h.digest())
@@ -145,27 +147,6 @@ pub fn cache_paths(source: &Path) -> (PathBuf, PathBuf) {
     (beside, fallback)
 }
 
-struct W(Vec<u8>);
-
-impl W {
-    fn bytes(&mut self, b: &[u8]) {
-        self.0.extend_from_slice(&(b.len() as u64).to_le_bytes());
-        self.0.extend_from_slice(b);
-        self.0.resize(self.0.len().next_multiple_of(ALIGN), 0);
-    }
-    fn u32s(&mut self, v: &[u32]) {
-        self.bytes(bytemuck::cast_slice(v));
-    }
-    fn f32s(&mut self, v: &[f32]) {
-        self.bytes(bytemuck::cast_slice(v));
-    }
-    fn pool(&mut self, p: &StrPool) {
-        let (buf, offs) = p.parts();
-        self.bytes(buf.as_bytes());
-        self.u32s(offs);
-    }
-}
-
 /// Every section starts at a multiple of this many bytes in the file (header included).
 const ALIGN: usize = 8;
 /// Bytes before the payload: magic, version, key, payload length, checksum, zero padding.
@@ -239,45 +220,63 @@ fn digest(sections: &[&[u8]], block_hashes: &[u64]) -> u64 {
     h.digest()
 }
 
-/// Serialises a dataset and its load report.
-pub fn encode(key: u64, d: &Dataset, report: &LoadReport) -> Vec<u8> {
-    let mut w = W(Vec::with_capacity(d.column_bytes() + 1024));
-    w.bytes(serde_json::to_string(report).unwrap_or_default().as_bytes());
-    w.bytes(&[d.format as u8]);
-    w.bytes(&d.base_ts.to_le_bytes());
-    w.pool(d.users.names());
-    w.pool(d.items.names());
-    w.pool(d.queries.names());
-    w.u32s(&d.user_offsets);
-    w.u32s(&d.ts);
-    w.u32s(&d.item);
-    w.bytes(&d.action);
-    w.u32s(&d.query);
-    w.bytes(&d.scenario);
-    w.bytes(&d.position);
-    w.bytes(bytemuck::cast_slice(&d.label));
-    w.f32s(&d.rating);
+/// The payload's sections in [`LAYOUT`] order, borrowed from the dataset where they can be.
+fn payload_sections<'a>(d: &'a Dataset, report: &LoadReport) -> Vec<Cow<'a, [u8]>> {
+    let b = |x: &'a [u8]| Cow::Borrowed(x);
+    let u32s = |x: &'a [u32]| Cow::Borrowed(bytemuck::cast_slice(x));
+    let f32s = |x: &'a [f32]| Cow::Borrowed(bytemuck::cast_slice(x));
+    let pool = |p: &'a StrPool| {
+        let (buf, offs) = p.parts();
+        [b(buf.as_bytes()), u32s(offs)]
+    };
     let t = &d.item_table;
-    w.pool(&t.titles);
-    w.pool(t.categories.names());
-    w.pool(t.brands.names());
-    w.u32s(&t.category);
-    w.u32s(&t.brand);
-    w.f32s(&t.price);
-    w.bytes(&t.described.iter().map(|&b| b as u8).collect::<Vec<u8>>());
-    let payload = w.0;
-    let parts = sections(&payload).unwrap_or_default();
-    debug_assert_eq!(parts.len(), LAYOUT.len(), "encode and LAYOUT disagree");
-    let hashes: Vec<u64> = parts.iter().flat_map(|s| s.chunks(BLOCK)).map(xxh3_64).collect();
+    let mut out = vec![
+        Cow::Owned(serde_json::to_string(report).unwrap_or_default().into_bytes()),
+        Cow::Owned(vec![d.format as u8]),
+        Cow::Owned(d.base_ts.to_le_bytes().to_vec()),
+    ];
+    out.extend(pool(d.users.names()));
+    out.extend(pool(d.items.names()));
+    out.extend(pool(d.queries.names()));
+    out.extend([u32s(&d.user_offsets), u32s(&d.ts), u32s(&d.item), b(&d.action), u32s(&d.query), b(&d.scenario), b(&d.position), b(bytemuck::cast_slice(&d.label)), f32s(&d.rating)]);
+    out.extend(pool(&t.titles));
+    out.extend(pool(t.categories.names()));
+    out.extend(pool(t.brands.names()));
+    out.extend([u32s(&t.category), u32s(&t.brand), f32s(&t.price), Cow::Owned(t.described.iter().map(|&x| x as u8).collect())]);
+    debug_assert_eq!(out.len(), LAYOUT.len(), "payload_sections and LAYOUT disagree");
+    out
+}
+
+/// Writes the cache file of a dataset and its load report to `out`, straight from the
+/// dataset's columns (the blocks are hashed on all cores first; nothing is copied).
+pub fn write_cache(out: &mut impl Write, key: u64, d: &Dataset, report: &LoadReport) -> std::io::Result<()> {
+    let parts = payload_sections(d, report);
+    let parts: Vec<&[u8]> = parts.iter().map(|p| &**p).collect();
+    let hashes: Vec<u64> = parts.par_iter().flat_map(|s| s.par_chunks(BLOCK)).map(xxh3_64).collect();
     let checksum = digest(&parts, &hashes);
-    let mut out = Vec::with_capacity(payload.len() + HEADER);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&CACHE_VERSION.to_le_bytes());
-    out.extend_from_slice(&key.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&checksum.to_le_bytes());
-    out.resize(HEADER, 0);
-    out.extend_from_slice(&payload);
+    let padded = |n: usize| (8 + n).next_multiple_of(ALIGN);
+    let payload: usize = parts.iter().map(|s| padded(s.len())).sum();
+    let mut header = Vec::with_capacity(HEADER);
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&CACHE_VERSION.to_le_bytes());
+    header.extend_from_slice(&key.to_le_bytes());
+    header.extend_from_slice(&(payload as u64).to_le_bytes());
+    header.extend_from_slice(&checksum.to_le_bytes());
+    header.resize(HEADER, 0);
+    out.write_all(&header)?;
+    for s in parts {
+        out.write_all(&(s.len() as u64).to_le_bytes())?;
+        out.write_all(s)?;
+        out.write_all(&[0; ALIGN][..padded(s.len()) - 8 - s.len()])?;
+    }
+    Ok(())
+}
+
+/// The cache file of a dataset and its load report, in memory.
+pub fn encode(key: u64, d: &Dataset, report: &LoadReport) -> Vec<u8> {
+    let mut out = Vec::with_capacity(d.column_bytes() + 1024);
+    // Writing into a vector cannot fail.
+    let _ = write_cache(&mut out, key, d, report);
     out
 }
 

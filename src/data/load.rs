@@ -246,12 +246,12 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
     };
     crate::util::phases::mark("finish");
     if opts.use_cache {
-        let bytes = cache::encode(key, &d, &report);
-        let written = crate::util::atomic_write(&beside, &bytes).or_else(|_| {
+        let write = |p: &Path| crate::util::atomic_write_with(p, |w| cache::write_cache(w, key, &d, &report));
+        let written = write(&beside).or_else(|_| {
             if let Some(dir) = fallback.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            crate::util::atomic_write(&fallback, &bytes)
+            write(&fallback)
         });
         if written.is_err() {
             let mut report = report;
