@@ -213,6 +213,8 @@ fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
         }
         d = Some(data);
     }
+    let phases_each: serde_json::Map<String, serde_json::Value> = phases.iter().map(|(n, v)| (n.to_string(), serde_json::json!(v))).collect();
+    let parse_each = parse.clone();
     let phases: Vec<(&'static str, f64)> = phases.into_iter().map(|(n, v)| (n, median(v))).collect();
     let d = d.ok_or_else(|| anyhow::anyhow!("no repetitions"))?;
     // Write the cache once, then time reopening from it.
@@ -246,7 +248,7 @@ fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
     let (pandas_s, pandas_full_s) = (pandas.map(|p| p.0), pandas.map(|p| p.1));
     let out = serde_json::json!({
         "file": path, "file_bytes": size, "rows": d.n_behaviors(), "users": d.n_users(), "items": d.n_items(),
-        "parse_secs_median": parse_s, "parse_rows_per_s": rows / parse_s,
+        "parse_secs_median": parse_s, "parse_rows_per_s": rows / parse_s, "parse_secs_each": parse_each, "parse_phases_secs_each": phases_each,
         "columns_secs_median": columns_s,
         "parse_phases_secs_median": phases.iter().map(|(n, s)| (n.to_string(), serde_json::json!(s))).collect::<serde_json::Map<_, _>>(),
         "parse_and_cache_write_secs": parse_and_write,

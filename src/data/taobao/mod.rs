@@ -10,6 +10,7 @@
 //! while the name tables are written. `lumlab bench load` times each phase.
 
 use std::fs::File;
+use std::mem::MaybeUninit;
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -413,9 +414,14 @@ fn take_front<'a, T>(rest: &mut &'a mut [T], n: usize) -> &'a mut [T] {
     front
 }
 
-/// The columns of the mapped parser: one slot per line of the file, 32-bit ids and seconds.
-/// Users are not a column: a user's rows come in runs (one run per user in the real
-/// file), kept as [`Run`]s.
+/// The columns of the mapped parser: room for one row per line of the file, 32-bit ids
+/// and seconds. Users are not a column: a user's rows come in runs (one run per user in
+/// the real file), kept as [`Run`]s.
+///
+/// The room is not zeroed: a zeroed allocation this large is cleared by the allocator on
+/// one thread (the kernel clears fresh pages as they are first touched, and an allocator
+/// that cannot tell they are fresh writes zeros over them again), while the parsers touch
+/// only their own slots, in parallel, and only written slots become rows.
 struct Columns {
     item: Vec<u32>,
     cat: Vec<u32>,
@@ -423,27 +429,42 @@ struct Columns {
     action: Vec<u8>,
 }
 
+/// The uninitialised room of the four columns.
+type Room<'a> = (&'a mut [MaybeUninit<u32>], &'a mut [MaybeUninit<u32>], &'a mut [MaybeUninit<u32>], &'a mut [MaybeUninit<u8>]);
+
 impl Columns {
-    fn zeroed(n: usize) -> Self {
-        // Zeroed allocations of fresh memory are free until written (the parsers fault
-        // their own pages in, in parallel).
-        Columns { item: vec![0; n], cat: vec![0; n], ts: vec![0; n], action: vec![0; n] }
+    /// Empty columns with room for `n` rows.
+    fn with_room(n: usize) -> Self {
+        Columns { item: Vec::with_capacity(n), cat: Vec::with_capacity(n), ts: Vec::with_capacity(n), action: Vec::with_capacity(n) }
     }
 
-    /// Moves rows `from..from + n` to start at `to` (to <= from).
+    /// Every column's room (all of it while the columns are empty).
+    fn room(&mut self) -> Room<'_> {
+        (self.item.spare_capacity_mut(), self.cat.spare_capacity_mut(), self.ts.spare_capacity_mut(), self.action.spare_capacity_mut())
+    }
+
+    /// Moves the slots `from..from + n` of the room to start at `to` (to <= from).
     fn move_rows(&mut self, from: usize, n: usize, to: usize) {
         let r = from..from + n;
-        self.item.copy_within(r.clone(), to);
-        self.cat.copy_within(r.clone(), to);
-        self.ts.copy_within(r.clone(), to);
-        self.action.copy_within(r, to);
+        let (item, cat, ts, action) = self.room();
+        item.copy_within(r.clone(), to);
+        cat.copy_within(r.clone(), to);
+        ts.copy_within(r.clone(), to);
+        action.copy_within(r, to);
     }
 
-    fn truncate(&mut self, n: usize) {
-        self.item.truncate(n);
-        self.cat.truncate(n);
-        self.ts.truncate(n);
-        self.action.truncate(n);
+    /// Makes the first `n` slots of the room the columns' rows.
+    ///
+    /// # Safety
+    /// Each of the first `n` slots of every column's room was written, and the columns were empty.
+    unsafe fn set_rows(&mut self, n: usize) {
+        // SAFETY: see the function's contract; `n` is within the room, whose slots are initialised.
+        unsafe {
+            self.item.set_len(n);
+            self.cat.set_len(n);
+            self.ts.set_len(n);
+            self.action.set_len(n);
+        }
     }
 }
 
@@ -454,10 +475,11 @@ type Run = (u32, u32);
 struct Slab<'a> {
     /// The piece's runs of rows of one user (first rows relative to the piece).
     runs: Vec<Run>,
-    item: &'a mut [u32],
-    cat: &'a mut [u32],
-    ts: &'a mut [u32],
-    action: &'a mut [u8],
+    item: &'a mut [MaybeUninit<u32>],
+    cat: &'a mut [MaybeUninit<u32>],
+    ts: &'a mut [MaybeUninit<u32>],
+    action: &'a mut [MaybeUninit<u8>],
+    /// Slots written so far: the first `rows` of each column's share, no others.
     rows: usize,
     max: [u32; 3],
     min_ts: u32,
@@ -475,7 +497,10 @@ impl Sink for Slab<'_> {
         let r = self.rows;
         match (self.item.get_mut(r), self.cat.get_mut(r), self.ts.get_mut(r), self.action.get_mut(r)) {
             (Some(i), Some(c), Some(t), Some(a)) => {
-                (*i, *c, *t, *a) = (item, cat, ts, f.action);
+                i.write(item);
+                c.write(cat);
+                t.write(ts);
+                a.write(f.action);
             }
             // More rows than lines cannot happen; refusing is the safe answer anyway.
             _ => return false,
@@ -528,10 +553,10 @@ fn parse_columns_by(bytes: &[u8], scans: &[BlockScan], b: &mut Builder, bad: &mu
     if u32::try_from(total_lines).is_err() {
         return Ok(false);
     }
-    let mut cols = Columns::zeroed(total_lines);
+    let mut cols = Columns::with_room(total_lines);
     let mut slabs = Vec::with_capacity(pieces.len());
     {
-        let (mut item, mut cat, mut ts, mut action) = (&mut cols.item[..], &mut cols.cat[..], &mut cols.ts[..], &mut cols.action[..]);
+        let (mut item, mut cat, mut ts, mut action) = cols.room();
         for &n in &lines {
             slabs.push(Slab {
                 runs: Vec::with_capacity(n / 32 + 4),
@@ -583,7 +608,9 @@ fn parse_columns_by(bytes: &[u8], scans: &[BlockScan], b: &mut Builder, bad: &mu
         from += n_lines;
     }
     drop(summary);
-    cols.truncate(to);
+    // SAFETY: each slab wrote the first `rows` slots of its share and the moves above laid
+    // those shares end to end from slot 0, so slots 0..to are all written.
+    unsafe { cols.set_rows(to) };
     let total = to;
     let Columns { mut item, cat, mut ts, mut action } = cols;
     // Items (with each one's first category) on one thread; users and categories on another.
