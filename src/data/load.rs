@@ -246,7 +246,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
     };
     crate::util::phases::mark("finish");
     if opts.use_cache {
-        let write = |p: &Path| crate::util::atomic_write_with(p, |w| cache::write_cache(w, key, &d, &report));
+        let write = |p: &Path| crate::util::checked_write_with(p, |w| cache::write_cache(w, key, &d, &report));
         let written = write(&beside).or_else(|_| {
             if let Some(dir) = fallback.parent() {
                 std::fs::create_dir_all(dir)?;

@@ -23,13 +23,34 @@ pub fn atomic_write_with(
     path: &Path,
     fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
+    write_renamed(path, true, fill)
+}
+
+/// [`atomic_write_with`] without waiting for the disk: for files whose readers verify a
+/// checksum (caches), where a crash can leave at worst a file that fails its check and
+/// is rebuilt, never one that is trusted. A killed process still leaves no partial file.
+pub fn checked_write_with(
+    path: &Path,
+    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    write_renamed(path, false, fill)
+}
+
+/// Writes a temp file beside `path` (synced to disk when `sync`), then renames it over `path`.
+fn write_renamed(
+    path: &Path,
+    sync: bool,
+    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let tmp = temp_path(path);
     let result = (|| {
         let file = std::fs::File::create(&tmp)?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
         fill(&mut w)?;
         let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
+        if sync {
+            file.sync_all()?;
+        }
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {
@@ -53,6 +74,12 @@ mod tests {
         });
         assert!(err.is_err());
         assert_eq!(std::fs::read(&p).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "temp file left behind");
+        // The unsynced variant behaves the same way for a process (only a crash differs).
+        assert!(checked_write_with(&p, |_| Err(std::io::Error::other("disk full"))).is_err());
+        assert_eq!(std::fs::read(&p).unwrap(), b"old");
+        checked_write_with(&p, |w| w.write_all(b"new")).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"new");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "temp file left behind");
     }
 }

@@ -8,7 +8,7 @@ pub mod overrides;
 pub mod phases;
 pub mod rng;
 
-pub use fs::{atomic_write, atomic_write_with};
+pub use fs::{atomic_write, atomic_write_with, checked_write_with};
 pub use overrides::apply_overrides;
 pub use rng::Rng;
 
