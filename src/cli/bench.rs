@@ -92,7 +92,8 @@ pub struct LoadBenchArgs {
     /// Timed repetitions (the median is reported).
     #[arg(long, default_value_t = 3)]
     pub reps: usize,
-    /// Also time `pandas.read_csv` on the same file in the same run (needs python3 + pandas).
+    /// Also time `pandas.read_csv` on the same file, one run right after each lumlab load (a
+    /// python3 helper process; needs pandas), and pandas doing lumlab's whole job.
     #[arg(long)]
     pub pandas: bool,
     /// Print one JSON object.
@@ -193,6 +194,9 @@ fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
     // Seconds of each phase of the cold parse, one entry per repetition.
     let mut phases: Vec<(&'static str, Vec<f64>)> = Vec::new();
     let mut d: Option<Dataset> = None;
+    // pandas runs beside, one read_csv after each of our loads, so both see the same minutes.
+    let mut helper = if a.pandas { PandasHelper::start(&path) } else { None };
+    let mut pandas_read = Vec::new();
     for _ in 0..reps {
         drop(d.take());
         // The last load unmaps its file on a background thread after it returns; let that
@@ -212,7 +216,22 @@ fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
             }
         }
         d = Some(data);
+        if let Some(h) = helper.as_mut() {
+            drop(d.take());
+            crate::util::mapped::wait_for_releases();
+            match h.time("read") {
+                Some(t) => pandas_read.push(t),
+                None => helper = None,
+            }
+        }
     }
+    let mut d = d;
+    if d.is_none() {
+        d = Some(load(&path, &opts)?.0);
+    }
+    // The pandas equivalent of lumlab's whole load (ids and sort too), then the helper ends.
+    let pandas_full: Vec<f64> = helper.as_mut().map(|h| (0..reps).map_while(|_| h.time("full")).collect()).unwrap_or_default();
+    drop(helper);
     let phases_each: serde_json::Map<String, serde_json::Value> = phases.iter().map(|(n, v)| (n.to_string(), serde_json::json!(v))).collect();
     let parse_each = parse.clone();
     let phases: Vec<(&'static str, f64)> = phases.into_iter().map(|(n, v)| (n, median(v))).collect();
@@ -245,8 +264,10 @@ fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
     let reopen_each = reopen.clone();
     let (parse_s, reopen_s, columns_s) = (median(parse), median(reopen), median(columns));
     let bytes_per = d.column_bytes() as f64 / rows;
-    let pandas = if a.pandas { time_pandas(&path, reps) } else { None };
-    let (pandas_s, pandas_full_s) = (pandas.map(|p| p.0), pandas.map(|p| p.1));
+    let pandas_s = (pandas_read.len() == reps).then(|| median(pandas_read.clone()));
+    let pandas_full_s = (pandas_full.len() == reps).then(|| median(pandas_full.clone()));
+    // Each repetition's pandas time over the lumlab load just before it.
+    let pair_ratios: Vec<f64> = pandas_read.iter().zip(&parse_each).map(|(p, l)| p / l).collect();
     let out = serde_json::json!({
         "file": path, "file_bytes": size, "rows": d.n_behaviors(), "users": d.n_users(), "items": d.n_items(),
         "parse_secs_median": parse_s, "parse_rows_per_s": rows / parse_s, "parse_secs_each": parse_each, "parse_phases_secs_each": phases_each,
@@ -256,7 +277,8 @@ fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
         "reopen_secs_each": reopen_each, "reopen_secs_median": reopen_s, "reopen_rows_per_s": rows / reopen_s,
         "reopen_speedup": parse_s / reopen_s,
         "bytes_per_behavior": bytes_per,
-        "pandas_read_csv_secs_median": pandas_s,
+        "pandas_read_csv_secs_each": pandas_read, "pandas_read_csv_secs_median": pandas_s,
+        "parse_speedup_vs_pandas_each": pair_ratios,
         "parse_speedup_vs_pandas": pandas_s.map(|p| p / parse_s),
         "columns_speedup_vs_pandas_read_csv": pandas_s.map(|p| p / columns_s),
         "pandas_same_result_secs_median": pandas_full_s,
@@ -276,52 +298,95 @@ fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
         println!("  memory         {bytes_per:.2} bytes per behaviour (columns + offsets)");
         if let (Some(p), Some(f)) = (pandas_s, pandas_full_s) {
             println!("  pandas.read_csv {p:.3} s  -> lumlab's whole parse is {:.1}x pandas, its columns {:.1}x", p / parse_s, p / columns_s);
+            let pairs: Vec<String> = pair_ratios.iter().map(|r| format!("{r:.1}")).collect();
+            println!("    each repetition (pandas right after lumlab): {}x", pairs.join(" / "));
             println!("  pandas read_csv + ids + stable sort (lumlab's result) {f:.3} s  -> lumlab is {:.1}x", f / parse_s);
         }
     }
     Ok(())
 }
 
-/// The pandas side of `bench load`: `read_csv` alone, and `read_csv` plus what lumlab's load
-/// also does (dense ids in first-seen order, rows grouped by user and sorted by time with a
-/// stable sort, compact arrays). Prints the two medians in seconds.
+/// The pandas side of `bench load`, a helper process that times one thing per request
+/// line: `read` is `read_csv` alone; `full` is `read_csv` plus what lumlab's load also
+/// does (dense ids in first-seen order, rows grouped by user and sorted by time with a
+/// stable sort, compact arrays). It prints `ready` once pandas is imported, then the
+/// seconds of each request.
 const PANDAS_SCRIPT: &str = r#"
 import sys, time
 import numpy as np, pandas as pd
-path, reps = sys.argv[1], int(sys.argv[2])
+path = sys.argv[1]
 names = ['user', 'item', 'category', 'behavior', 'ts']
-read, full = [], []
-for _ in range(reps):
+print('ready', flush=True)
+for line in sys.stdin:
     t = time.perf_counter()
     df = pd.read_csv(path, header=None, names=names)
-    read.append(time.perf_counter() - t)
-    u, _ = pd.factorize(df['user'])
-    i, _ = pd.factorize(df['item'])
-    pd.factorize(df['category'])
-    a, _ = pd.factorize(df['behavior'])
-    ts = df['ts'].to_numpy()
-    order = np.lexsort((ts, u))
-    cols = (u[order].astype(np.uint32), ts[order], i[order].astype(np.uint32), a[order].astype(np.uint8))
-    full.append(time.perf_counter() - t)
-    del df, cols
-read.sort()
-full.sort()
-print(read[len(read) // 2], full[len(full) // 2])
+    if line.strip() == 'full':
+        u, _ = pd.factorize(df['user'])
+        i, _ = pd.factorize(df['item'])
+        pd.factorize(df['category'])
+        a, _ = pd.factorize(df['behavior'])
+        ts = df['ts'].to_numpy()
+        order = np.lexsort((ts, u))
+        cols = (u[order].astype(np.uint32), ts[order], i[order].astype(np.uint32), a[order].astype(np.uint8))
+        del cols
+    print(time.perf_counter() - t, flush=True)
+    del df
 "#;
 
-/// Medians of pandas `read_csv` and of `read_csv` + ids + sort on the same file, if python3
-/// and pandas exist.
-fn time_pandas(path: &Path, reps: usize) -> Option<(f64, f64)> {
-    let out = std::process::Command::new("python3").arg("-c").arg(PANDAS_SCRIPT).arg(path).arg(reps.to_string()).output().ok()?;
-    if !out.status.success() {
-        eprintln!("pandas timing failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
-        return None;
+/// The running pandas helper (see [`PANDAS_SCRIPT`]).
+struct PandasHelper {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl PandasHelper {
+    /// Starts python3 with pandas on `path`; `None` (with a note on stderr) if it cannot.
+    fn start(path: &Path) -> Option<Self> {
+        use std::process::{Command, Stdio};
+        let spawned = Command::new("python3").arg("-c").arg(PANDAS_SCRIPT).arg(path).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("pandas timing skipped: python3: {e}");
+                return None;
+            }
+        };
+        let (input, output) = (child.stdin.take()?, child.stdout.take()?);
+        let mut h = PandasHelper { child, input, output: std::io::BufReader::new(output) };
+        if h.line().as_deref() == Some("ready") {
+            return Some(h);
+        }
+        let _ = h.child.kill();
+        let mut err = String::new();
+        if let Some(mut e) = h.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        eprintln!("pandas timing skipped: {}", err.lines().last().unwrap_or("python3 with pandas did not start"));
+        None
     }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut v = text.split_whitespace().map(str::parse::<f64>);
-    match (v.next(), v.next()) {
-        (Some(Ok(read)), Some(Ok(full))) => Some((read, full)),
-        _ => None,
+
+    fn line(&mut self) -> Option<String> {
+        let mut s = String::new();
+        match std::io::BufRead::read_line(&mut self.output, &mut s) {
+            Ok(n) if n > 0 => Some(s.trim().to_string()),
+            _ => None,
+        }
+    }
+
+    /// Seconds of one `what` (`read` or `full`); `None` if the helper failed.
+    fn time(&mut self, what: &str) -> Option<f64> {
+        use std::io::Write;
+        writeln!(self.input, "{what}").ok()?;
+        self.input.flush().ok()?;
+        self.line()?.parse().ok()
+    }
+}
+
+impl Drop for PandasHelper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
