@@ -12,8 +12,7 @@ fn main() -> std::process::ExitCode {
     match lumlab::cli::run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            // One line: the whole context chain, outermost first.
-            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            eprintln!("error: {}", lumlab::util::one_line_error(&e));
             std::process::ExitCode::FAILURE
         }
     }

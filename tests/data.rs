@@ -348,3 +348,37 @@ fn taobao_fast_and_careful_paths_agree_on_odd_lines() {
     assert_eq!(d.items.name(0), "10");
     assert_eq!(d.item_table.category_name(d.items.get("5000000000").unwrap()), Some("7"));
 }
+
+#[test]
+fn timestamps_outside_the_years_0000_to_9999_are_bad_rows_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    // A 12-digit Taobao time (seconds past the year 9999) and a broken ISO offset next to good rows.
+    let p = write(dir.path(), "UserBehavior.csv", "1,10,5,pv,1511544070\n1,11,5,pv,999999999999\n1,12,5,pv,1511544072\n");
+    let (d, rep) = load(&p, &LoadOptions { format: Some(Format::Taobao), ..opts() }).unwrap();
+    assert_eq!(d.n_behaviors(), 2);
+    assert!(rep.first_errors[0].ends_with(":2: timestamp `999999999999` is outside the years 0000-9999"), "{:?}", rep.first_errors);
+    let text = "user_id,timestamp,item_id\na,2017-11-25T12:00:00Z,x\na,99999-01-01,y\na,2017-11-25T12:00:00+1\u{e9}1,z\nb,1511544070,x\nb,-99999999999999,y\n";
+    let p = write(dir.path(), "log.csv", text);
+    let (d, rep) = load(&p, &opts()).unwrap();
+    assert_eq!(d.n_behaviors(), 2);
+    assert_eq!(rep.rows_skipped, 3);
+    assert!(rep.first_errors[0].ends_with(":3: timestamp `99999-01-01` is outside the years 0000-9999"), "{:?}", rep.first_errors);
+    assert!(rep.first_errors[1].ends_with(":4: timestamp `2017-11-25T12:00:00+1\u{e9}1` is not a number or ISO 8601 date"), "{:?}", rep.first_errors);
+    assert!(rep.first_errors[2].ends_with(":6: timestamp `-99999999999999` is outside the years 0000-9999"), "{:?}", rep.first_errors);
+}
+
+#[test]
+fn semicolon_tables_load_and_utf16_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "export.csv", "item_id;user_id;timestamp;label\nx;a;1;1\ny;a;2;0\nx;b;3;1\n");
+    let (d, rep) = load(&p, &opts()).unwrap();
+    assert!(rep.detection.contains("`;`-separated"), "{}", rep.detection);
+    assert_eq!((d.n_users(), d.n_items(), d.n_behaviors()), (2, 2, 3));
+    assert_eq!(d.label, vec![1, 0, 1]);
+    let mut utf16 = vec![0xFF, 0xFE];
+    utf16.extend("user_id,timestamp,item_id\na,1,x\n".encode_utf16().flat_map(u16::to_le_bytes));
+    let p = dir.path().join("wide.csv");
+    std::fs::write(&p, utf16).unwrap();
+    let e = load(&p, &opts()).unwrap_err().to_string();
+    assert!(e.ends_with("wide.csv:1: invalid UTF-8: the file is UTF-16 text; save it as UTF-8"), "{e}");
+}

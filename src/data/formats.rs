@@ -45,6 +45,8 @@ impl std::fmt::Display for Format {
 pub enum Delim {
     Comma,
     Tab,
+    /// `;` (spreadsheet exports in locales whose decimal mark is a comma).
+    Semicolon,
     /// JSON object per line.
     JsonLines,
     /// `::` (MovieLens .dat).
@@ -218,8 +220,12 @@ pub fn detect(path: &Path, first_line: &str) -> Result<Detected, String> {
     if line.contains("::") {
         return ok(Format::MovieLens, Delim::DoubleColon, "fields separated by `::` (MovieLens .dat)");
     }
-    let delim = if line.contains('\t') { Delim::Tab } else { Delim::Comma };
-    let sep = if delim == Delim::Tab { '\t' } else { ',' };
+    let delim = table_delim(line);
+    let sep = match delim {
+        Delim::Tab => '\t',
+        Delim::Semicolon => ';',
+        _ => ',',
+    };
     let fields: Vec<&str> = line.split(sep).map(str::trim).collect();
     let lower: Vec<String> = fields.iter().map(|f| f.to_ascii_lowercase()).collect();
     let has = |n: &str| lower.iter().any(|f| f == n);
@@ -231,7 +237,11 @@ pub fn detect(path: &Path, first_line: &str) -> Result<Detected, String> {
     }
     let map = ColumnMap::from_header(&fields);
     if map.user.is_some() && map.item.is_some() && map.time.is_some() {
-        let why = if delim == Delim::Tab { "header names user_id, timestamp, item_id (TSV)" } else { "header names user_id, timestamp, item_id (CSV)" };
+        let why = match delim {
+            Delim::Tab => "header names user_id, timestamp, item_id (TSV)",
+            Delim::Semicolon => "header names user_id, timestamp, item_id (`;`-separated)",
+            _ => "header names user_id, timestamp, item_id (CSV)",
+        };
         return ok(Format::Native, delim, why);
     }
     if fields.len() == 5 && looks_numeric(fields[0]) && looks_numeric(fields[1]) && looks_numeric(fields[4])
@@ -255,11 +265,22 @@ pub fn detect(path: &Path, first_line: &str) -> Result<Detected, String> {
     Err(format!("unrecognised first line `{}`", truncate(line, 80)))
 }
 
+/// The delimiter of a native table's header line: tabs, else commas, else semicolons.
+fn table_delim(line: &str) -> Delim {
+    if line.contains('\t') {
+        Delim::Tab
+    } else if !line.contains(',') && line.contains(';') {
+        Delim::Semicolon
+    } else {
+        Delim::Comma
+    }
+}
+
 /// The delimiter a preset always uses, for `--format` overrides.
 pub fn preset_delim(format: Format, first_line: &str) -> Delim {
     match format {
         Format::Native if first_line.trim_start().starts_with('{') => Delim::JsonLines,
-        Format::Native if first_line.contains('\t') => Delim::Tab,
+        Format::Native => table_delim(first_line),
         Format::MovieLens if first_line.contains("::") => Delim::DoubleColon,
         Format::Sasrec => Delim::Whitespace,
         _ => Delim::Comma,

@@ -110,7 +110,11 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
     if line.is_empty() {
         return Err(DataError::Empty { path: path.to_path_buf() });
     }
-    let line = std::str::from_utf8(line).map_err(|_| DataError::Row { path: path.to_path_buf(), line: 1, reason: "invalid UTF-8".into() })?;
+    let line = std::str::from_utf8(line).map_err(|_| {
+        let utf16 = head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]);
+        let reason = if utf16 { "invalid UTF-8: the file is UTF-16 text; save it as UTF-8" } else { "invalid UTF-8" };
+        DataError::Row { path: path.to_path_buf(), line: 1, reason: reason.into() }
+    })?;
     let (format, delim, detection) = match (opts.format, opts.roles.is_some()) {
         (Some(f), _) => (f, preset_delim(f, line), format!("--format {f}")),
         (None, true) => (Format::Native, preset_delim(Format::Native, line), "column mapping chosen by the user".into()),

@@ -3,7 +3,7 @@
 
 use super::builder::{BadRows, Builder, Row};
 use super::formats::{ColumnMap, Delim, Role, truncate};
-use super::time::parse_millis;
+use super::time::parse_timestamp;
 use super::{Action, DataError, NONE, Scenario};
 use std::io::Read;
 use std::path::Path;
@@ -100,7 +100,11 @@ pub fn native_delimited(
     notes: &mut Vec<String>,
     progress: Progress,
 ) -> Result<(), DataError> {
-    let d = if delim == Delim::Tab { b'\t' } else { b',' };
+    let d = match delim {
+        Delim::Tab => b'\t',
+        Delim::Semicolon => b';',
+        _ => b',',
+    };
     let mut rdr = csv_reader(input, d, true);
     let header = rdr.byte_headers().map_err(|e| csv_err(path, e))?.clone();
     let names: Vec<String> = header.iter().map(|h| String::from_utf8_lossy(h).trim().to_string()).collect();
@@ -147,7 +151,7 @@ pub fn native_delimited(
             if item.is_empty() {
                 return Err("empty item_id".into());
             }
-            let millis = parse_millis(ts).ok_or_else(|| format!("timestamp `{}` is not a number or ISO 8601 date", truncate(ts, 30)))?;
+            let millis = parse_timestamp(ts).map_err(|e| format!("timestamp `{}` {e}", truncate(ts, 30)))?;
             let mut row = Row::new(0, millis, 0, Action::Click as u8);
             optional_fields(&mut row, &get, &map)?;
             row.user = b.users.intern(user);
@@ -214,7 +218,7 @@ pub fn native_jsonl(path: &Path, text: &str, b: &mut Builder, bad: &mut BadRows,
             if user.is_empty() || item.is_empty() {
                 return Err("empty user_id or item_id".into());
             }
-            let millis = parse_millis(&ts).ok_or_else(|| format!("timestamp `{}` is not a number or ISO 8601 date", truncate(&ts, 30)))?;
+            let millis = parse_timestamp(&ts).map_err(|e| format!("timestamp `{}` {e}", truncate(&ts, 30)))?;
             let mut row = Row::new(0, millis, 0, Action::Click as u8);
             optional_fields(&mut row, &get, &map)?;
             row.user = b.users.intern(&user);
@@ -308,9 +312,12 @@ pub fn movielens(path: &Path, text: &str, delim: Delim, b: &mut Builder, bad: &m
             bad.bad(line_no, format!("expected 4 fields user,movie,rating,timestamp, found {}", f.len()))?;
             continue;
         }
-        let Some(millis) = parse_millis(f[3]) else {
-            bad.bad(line_no, format!("timestamp `{}` is not a number", truncate(f[3], 30)))?;
-            continue;
+        let millis = match parse_timestamp(f[3]) {
+            Ok(m) => m,
+            Err(e) => {
+                bad.bad(line_no, format!("timestamp `{}` {e}", truncate(f[3], 30)))?;
+                continue;
+            }
         };
         let Some(rating) = f[2].trim().parse::<f32>().ok().filter(|r| r.is_finite()) else {
             bad.bad(line_no, format!("rating `{}` is not a number", truncate(f[2], 30)))?;
@@ -389,7 +396,7 @@ pub fn alimama(path: &Path, input: impl Read, total_bytes: u64, b: &mut Builder,
             if u.is_empty() || i.is_empty() {
                 return Err("empty user or adgroup_id".into());
             }
-            let millis = parse_millis(t).ok_or_else(|| format!("time_stamp `{}` is not a number", truncate(t, 30)))?;
+            let millis = parse_timestamp(t).map_err(|e| format!("time_stamp `{}` {e}", truncate(t, 30)))?;
             let clk: i8 = match c {
                 "0" => 0,
                 "1" => 1,

@@ -3,22 +3,60 @@
 /// Values at or above this are taken as milliseconds (1e11 s is the year 5138).
 const MS_THRESHOLD: i64 = 100_000_000_000;
 
+/// Seconds of 0000-01-01 and of 10000-01-01 (UTC): timestamps must fall between, as the
+/// four-digit years of ISO 8601 do; anything outside is a broken value, not a date.
+pub const MIN_SECS: i64 = -62_167_219_200;
+pub const MAX_SECS: i64 = 253_402_300_800;
+
+/// Why a timestamp was refused (the text follows the quoted value in a row's error).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeError {
+    Unreadable,
+    OutOfRange,
+}
+
+impl std::fmt::Display for TimeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TimeError::Unreadable => "is not a number or ISO 8601 date",
+            TimeError::OutOfRange => "is outside the years 0000-9999",
+        })
+    }
+}
+
+/// Whether Unix seconds `secs` fall in the years 0000-9999.
+pub fn in_range(secs: i64) -> bool {
+    (MIN_SECS..MAX_SECS).contains(&secs)
+}
+
 /// Parses a timestamp to Unix milliseconds. Accepts `1511544070`, `1511544070123`,
 /// `978300760.5`, `2017-11-25`, `2017-11-25T12:34:56`, `2017-11-25 12:34:56.789Z`,
-/// `2017-11-25T12:34:56+08:00`.
+/// `2017-11-25T12:34:56+08:00`, within the years 0000-9999.
+pub fn parse_timestamp(s: &str) -> Result<i64, TimeError> {
+    let millis = parse_any(s).ok_or(TimeError::Unreadable)?;
+    if in_range(millis.div_euclid(1000)) { Ok(millis) } else { Err(TimeError::OutOfRange) }
+}
+
+/// [`parse_timestamp`] without the reason.
 pub fn parse_millis(s: &str) -> Option<i64> {
+    parse_timestamp(s).ok()
+}
+
+/// Unix milliseconds of any accepted form, before the range check (saturating when huge).
+fn parse_any(s: &str) -> Option<i64> {
     let s = s.trim();
     if s.is_empty() {
         return None;
     }
     if let Ok(v) = s.parse::<i64>() {
-        return Some(if v.abs() >= MS_THRESHOLD { v } else { v.checked_mul(1000)? });
+        return Some(if v.unsigned_abs() >= MS_THRESHOLD as u64 { v } else { v * 1000 });
     }
     if s.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-') && s.contains('.') && s.len() < 24 {
         let v: f64 = s.parse().ok()?;
         if !v.is_finite() {
             return None;
         }
+        // Float-to-int casts saturate, so a huge value fails the range check.
         return Some(if v.abs() >= MS_THRESHOLD as f64 { v.floor() as i64 } else { (v * 1000.0).floor() as i64 });
     }
     parse_iso8601(s)
@@ -69,10 +107,12 @@ fn parse_iso8601(s: &str) -> Option<i64> {
         None => (s, ""),
     };
     let mut dp = date.split('-');
-    let (y, m, d) = (num(dp.next()?)?, num(dp.next()?)? as u32, num(dp.next()?)? as u32);
+    let (y, m, d) = (num(dp.next()?)?, num(dp.next()?)?, num(dp.next()?)?);
     if dp.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
+    // Past four digits a year is out of range anyway; bounding it keeps the arithmetic exact.
+    let (y, m, d) = (y.min(100_000), m as u32, d as u32);
     let mut millis = days_from_civil(y, m, d) * 86_400_000;
     if rest.is_empty() {
         return Some(millis);
@@ -82,7 +122,7 @@ fn parse_iso8601(s: &str) -> Option<i64> {
         (c, 0)
     } else if let Some(i) = rest.rfind(['+', '-']) {
         let z = &rest[i + 1..].replace(':', "");
-        if z.len() != 4 {
+        if z.len() != 4 || !z.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
         let mins = num(&z[..2])? * 60 + num(&z[2..])?;
@@ -125,9 +165,15 @@ mod tests {
         assert_eq!(parse_millis("2017-11-25 12:34:56"), Some(1_511_613_296_000));
         assert_eq!(parse_millis("2017-11-25T20:34:56+08:00"), Some(1_511_613_296_000));
         assert_eq!(parse_millis("2017-11-25T12:34:56.789Z"), Some(1_511_613_296_789));
-        for bad in ["", "abc", "2017-13-01", "2017-11-25T25:00:00", "12,5", "nan", "1e5x"] {
-            assert_eq!(parse_millis(bad), None, "{bad}");
+        for bad in ["", "abc", "2017-13-01", "2017-11-25T25:00:00", "12,5", "nan", "1e5x", "2017-11-25T12:00:00+1\u{e9}1", "2017-11-25T12:00:00+\u{e9}\u{e9}"] {
+            assert_eq!(parse_timestamp(bad), Err(TimeError::Unreadable), "{bad}");
         }
+        // Outside the years 0000-9999, however written.
+        for far in ["99999-01-01", "999999999999999999-01-01T00:00:00Z", "-9223372036854775808", "9223372036854775807", "99999999999999999999.5", "-62167219201", "253402300800000"] {
+            assert_eq!(parse_timestamp(far), Err(TimeError::OutOfRange), "{far}");
+        }
+        assert_eq!(parse_timestamp("0000-01-01"), Ok(MIN_SECS * 1000));
+        assert_eq!(parse_timestamp("9999-12-31T23:59:59Z"), Ok((MAX_SECS - 1) * 1000));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::builder::{BadRows, Builder, MAX_EXAMPLES, Row};
 use crate::data::formats::Role;
-use crate::data::time::parse_millis;
+use crate::data::time::parse_timestamp;
 use crate::data::{Action, DataError, Dataset, Format, LoadReport, NONE, Scenario, parse};
 
 /// Rows shown in the mapping preview.
@@ -309,8 +309,7 @@ pub fn load_mapped(
             if item.is_empty() {
                 return Err("empty item_id".into());
             }
-            let millis = parse_millis(ts)
-                .ok_or_else(|| format!("timestamp `{ts}` is not a number or ISO 8601 date"))?;
+            let millis = parse_timestamp(ts).map_err(|e| format!("timestamp `{ts}` {e}"))?;
             let mut row = Row::new(0, millis, 0, Action::Click as u8);
             if let Some(a) = field(Role::Action) {
                 row.action = Action::parse(a).ok_or_else(|| format!("unknown action `{a}`"))? as u8;

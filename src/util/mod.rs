@@ -34,6 +34,18 @@ mod tests {
         assert_eq!(super::thousands(1000), "1,000");
         assert_eq!(super::thousands(1234567), "1,234,567");
     }
+
+    #[test]
+    fn an_error_line_says_each_cause_once() {
+        let path = std::path::Path::new("/no/such/log.csv");
+        let io = std::fs::File::open(path).unwrap_err();
+        let e = anyhow::Error::from(crate::data::DataError::io(path, io)).context("loading the log");
+        let line = super::one_line_error(&e);
+        assert!(line.starts_with("loading the log: /no/such/log.csv: "), "{line}");
+        assert_eq!(line.matches("os error").count(), 1, "{line}");
+        let multi = anyhow::anyhow!("bad\nthing").context("outer");
+        assert_eq!(super::one_line_error(&multi), "outer: bad thing");
+    }
 }
 
 /// A fast non-cryptographic hasher for integer keys (FxHash's multiply-rotate).
@@ -63,3 +75,20 @@ impl std::hash::Hasher for FxHasher {
 
 /// `HashMap` with [`FxHasher`].
 pub type FxHashMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+
+/// An error and its causes on one line, outermost first, each cause said once: many of
+/// our errors already quote their cause (`path: No such file or directory`), and the
+/// chain would repeat it.
+pub fn one_line_error(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line.replace('\n', " ")
+}

@@ -212,6 +212,9 @@ fn parse_fields(line: &[u8]) -> Result<Fields, String> {
         other => return Err(reject(format!("unknown behavior `{}`", truncate(&String::from_utf8_lossy(other), 30)))),
     };
     let ts = parse_i64(f[4]).ok_or_else(|| reject(format!("timestamp `{}` is not an integer", truncate(&String::from_utf8_lossy(f[4]), 30))))?;
+    if !super::time::in_range(ts) {
+        return Err(format!("timestamp `{ts}` {}", super::time::TimeError::OutOfRange));
+    }
     Ok(Fields { user, item, cat, action: action as u8, ts })
 }
 
@@ -892,7 +895,7 @@ mod tests {
 
     #[test]
     fn the_fast_parsers_agree_with_the_careful_one_on_every_line() {
-        let text = fuzz_log(7, 20_000, 10, 17);
+        let text = fuzz_log(7, 20_000, 10, 13);
         let bytes = text.as_bytes();
         #[cfg(target_arch = "x86_64")]
         let avx2 = lines::avx2::available();
@@ -905,8 +908,8 @@ mod tests {
             let parts: Vec<&[u8]> = line.split(|&b| b == b',').collect();
             let ids_fit = parts.len() == 5 && parts[..3].iter().all(|p| p.len() <= 8) && !parts[4].starts_with(b"-");
             let show = || String::from_utf8_lossy(line).into_owned();
-            // Ids of up to 8 digits and times of up to 15 are the word parser's to take.
-            let within = ids_fit && parts[4].len() <= 15 && at + lines::LINE_WINDOW <= bytes.len();
+            // Ids of up to 8 digits and times of up to 11 are the word parser's to take.
+            let within = ids_fit && parts[4].len() <= 11 && at + lines::LINE_WINDOW <= bytes.len();
             match lines::fast_line(bytes, at) {
                 Some((f, next)) => {
                     fast += 1;
@@ -915,10 +918,10 @@ mod tests {
                 }
                 None => assert!(careful.is_none() || !within, "word parser declined {:?}", show()),
             }
-            // The AVX2 parser takes times of up to 16 digits, lines of up to 63 bytes.
+            // The AVX2 parser takes times of up to 11 digits, lines of up to 63 bytes.
             #[cfg(target_arch = "x86_64")]
             if avx2 {
-                let within = ids_fit && parts[4].len() <= 16 && end - at < 64;
+                let within = ids_fit && parts[4].len() <= 11 && end - at < 64;
                 let window = bytes.get(at..at + lines::avx2::WINDOW).and_then(|w| <&[u8; lines::avx2::WINDOW]>::try_from(w).ok());
                 // SAFETY: `avx2` says the CPU has the features.
                 match window.and_then(|w| unsafe { lines::avx2::line(w) }) {
