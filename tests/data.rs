@@ -365,6 +365,13 @@ fn timestamps_outside_the_years_0000_to_9999_are_bad_rows_not_fatal() {
     assert!(rep.first_errors[0].ends_with(":3: timestamp `99999-01-01` is outside the years 0000-9999"), "{:?}", rep.first_errors);
     assert!(rep.first_errors[1].ends_with(":4: timestamp `2017-11-25T12:00:00+1\u{e9}1` is not a number or ISO 8601 date"), "{:?}", rep.first_errors);
     assert!(rep.first_errors[2].ends_with(":6: timestamp `-99999999999999` is outside the years 0000-9999"), "{:?}", rep.first_errors);
+    // JSON lines: a time too large for 64 bits, and true/false (not a time).
+    let text = "{\"user_id\":\"a\",\"timestamp\":18446744073709551615,\"item_id\":\"x\"}\n{\"user_id\":\"a\",\"timestamp\":true,\"item_id\":\"y\"}\n{\"user_id\":\"a\",\"timestamp\":1.5e9,\"item_id\":\"z\"}\n";
+    let p = write(dir.path(), "log.jsonl", text);
+    let (d, rep) = load(&p, &opts()).unwrap();
+    assert_eq!((d.n_behaviors(), rep.rows_skipped), (1, 2));
+    assert!(rep.first_errors[0].ends_with(":1: timestamp `18446744073709551615` is outside the years 0000-9999"), "{:?}", rep.first_errors);
+    assert!(rep.first_errors[1].ends_with(":2: timestamp must be a number or a string, not true/false"), "{:?}", rep.first_errors);
 }
 
 #[test]

@@ -213,6 +213,9 @@ pub fn native_jsonl(path: &Path, text: &str, b: &mut Builder, bad: &mut BadRows,
                 i.map(|i| json_str(vals[i]).ok_or_else(|| format!("field `{}` must be a string or number", keys[i]))).transpose()
             };
             let user = get(map.user)?.ok_or("missing user_id")?;
+            if map.time.is_some_and(|i| vals[i].is_boolean()) {
+                return Err("timestamp must be a number or a string, not true/false".into());
+            }
             let ts = get(map.time)?.ok_or("missing timestamp")?;
             let item = get(map.item)?.ok_or("missing item_id")?;
             if user.is_empty() || item.is_empty() {

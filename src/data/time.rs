@@ -33,7 +33,12 @@ pub fn in_range(secs: i64) -> bool {
 /// `978300760.5`, `2017-11-25`, `2017-11-25T12:34:56`, `2017-11-25 12:34:56.789Z`,
 /// `2017-11-25T12:34:56+08:00`, within the years 0000-9999.
 pub fn parse_timestamp(s: &str) -> Result<i64, TimeError> {
-    let millis = parse_any(s).ok_or(TimeError::Unreadable)?;
+    let Some(millis) = parse_any(s) else {
+        // An integer too long for 64 bits is still a number, just not a time.
+        let digits = s.trim().strip_prefix('-').unwrap_or(s.trim());
+        let integer = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+        return Err(if integer { TimeError::OutOfRange } else { TimeError::Unreadable });
+    };
     if in_range(millis.div_euclid(1000)) { Ok(millis) } else { Err(TimeError::OutOfRange) }
 }
 
@@ -169,7 +174,7 @@ mod tests {
             assert_eq!(parse_timestamp(bad), Err(TimeError::Unreadable), "{bad}");
         }
         // Outside the years 0000-9999, however written.
-        for far in ["99999-01-01", "999999999999999999-01-01T00:00:00Z", "-9223372036854775808", "9223372036854775807", "99999999999999999999.5", "-62167219201", "253402300800000"] {
+        for far in ["18446744073709551615", "-99999999999999999999999", "99999-01-01", "999999999999999999-01-01T00:00:00Z", "-9223372036854775808", "9223372036854775807", "99999999999999999999.5", "-62167219201", "253402300800000"] {
             assert_eq!(parse_timestamp(far), Err(TimeError::OutOfRange), "{far}");
         }
         assert_eq!(parse_timestamp("0000-01-01"), Ok(MIN_SECS * 1000));
