@@ -388,4 +388,7 @@ fn semicolon_tables_load_and_utf16_is_named() {
     std::fs::write(&p, utf16).unwrap();
     let e = load(&p, &opts()).unwrap_err().to_string();
     assert!(e.ends_with("wide.csv:1: invalid UTF-8: the file is UTF-16 text; save it as UTF-8"), "{e}");
+    let p = write(dir.path(), "mac.csv", "user_id,timestamp,item_id\ra,1,x\ra,2,y\r");
+    let e = load(&p, &opts()).unwrap_err().to_string();
+    assert!(e.ends_with("mac.csv: lines end with a lone carriage return (CR); save the file with LF or CRLF line ends"), "{e}");
 }

@@ -110,6 +110,10 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
     if line.is_empty() {
         return Err(DataError::Empty { path: path.to_path_buf() });
     }
+    // A lone CR ends lines in old Mac exports; without a LF the whole file reads as one line.
+    if !head.contains(&b'\n') && line.trim_ascii_end().contains(&b'\r') {
+        return Err(DataError::Invalid { path: path.to_path_buf(), reason: "lines end with a lone carriage return (CR); save the file with LF or CRLF line ends".into() });
+    }
     let line = std::str::from_utf8(line).map_err(|_| {
         let utf16 = head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]);
         let reason = if utf16 { "invalid UTF-8: the file is UTF-16 text; save it as UTF-8" } else { "invalid UTF-8" };
