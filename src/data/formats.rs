@@ -221,11 +221,7 @@ pub fn detect(path: &Path, first_line: &str) -> Result<Detected, String> {
         return ok(Format::MovieLens, Delim::DoubleColon, "fields separated by `::` (MovieLens .dat)");
     }
     let delim = table_delim(line);
-    let sep = match delim {
-        Delim::Tab => '\t',
-        Delim::Semicolon => ';',
-        _ => ',',
-    };
+    let sep = char::from(delim.table_byte());
     let fields: Vec<&str> = line.split(sep).map(str::trim).collect();
     let lower: Vec<String> = fields.iter().map(|f| f.to_ascii_lowercase()).collect();
     let has = |n: &str| lower.iter().any(|f| f == n);
@@ -263,6 +259,17 @@ pub fn detect(path: &Path, first_line: &str) -> Result<Detected, String> {
         ));
     }
     Err(format!("unrecognised first line `{}`", truncate(line, 80)))
+}
+
+impl Delim {
+    /// The separator byte of a delimited table (`,` for the kinds that are not one).
+    pub fn table_byte(self) -> u8 {
+        match self {
+            Delim::Tab => b'\t',
+            Delim::Semicolon => b';',
+            _ => b',',
+        }
+    }
 }
 
 /// The delimiter of a native table's header line: tabs, else commas, else semicolons.

@@ -100,12 +100,7 @@ pub fn native_delimited(
     notes: &mut Vec<String>,
     progress: Progress,
 ) -> Result<(), DataError> {
-    let d = match delim {
-        Delim::Tab => b'\t',
-        Delim::Semicolon => b';',
-        _ => b',',
-    };
-    let mut rdr = csv_reader(input, d, true);
+    let mut rdr = csv_reader(input, delim.table_byte(), true);
     let header = rdr.byte_headers().map_err(|e| csv_err(path, e))?.clone();
     let names: Vec<String> = header.iter().map(|h| String::from_utf8_lossy(h).trim().to_string()).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
