@@ -1,6 +1,6 @@
 //! `lumlab bench ...`: measured figures for the notes (medians, ratios), never tests.
 
-use crate::data::{Dataset, Format, LoadOptions, load};
+use crate::data::{Format, LoadOptions, load};
 use crate::util::{Rng, atomic_write_with, thousands};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -193,12 +193,13 @@ fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
     let mut columns = Vec::new();
     // Seconds of each phase of the cold parse, one entry per repetition.
     let mut phases: Vec<(&'static str, Vec<f64>)> = Vec::new();
-    let mut d: Option<Dataset> = None;
+    // (behaviours, users, items, column bytes) of the loaded log; each load is dropped
+    // (untimed) before the next thing is timed.
+    let mut shape = None;
     // pandas runs beside, one read_csv after each of our loads, so both see the same minutes.
     let mut helper = if a.pandas { PandasHelper::start(&path) } else { None };
     let mut pandas_read = Vec::new();
     for _ in 0..reps {
-        drop(d.take());
         // The last load unmaps its file on a background thread after it returns; let that
         // finish (untimed) so that each repetition times one load on a quiet machine, as a
         // user's single load is, not one racing the last one's clean-up.
@@ -215,9 +216,9 @@ fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
                 None => phases.push((name, vec![secs])),
             }
         }
-        d = Some(data);
+        shape = Some((data.n_behaviors(), data.n_users(), data.n_items(), data.column_bytes()));
+        drop(data);
         if let Some(h) = helper.as_mut() {
-            drop(d.take());
             crate::util::mapped::wait_for_releases();
             match h.time("read") {
                 Some(t) => pandas_read.push(t),
@@ -225,17 +226,13 @@ fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let mut d = d;
-    if d.is_none() {
-        d = Some(load(&path, &opts)?.0);
-    }
     // The pandas equivalent of lumlab's whole load (ids and sort too), then the helper ends.
     let pandas_full: Vec<f64> = helper.as_mut().map(|h| (0..reps).map_while(|_| h.time("full")).collect()).unwrap_or_default();
     drop(helper);
     let phases_each: serde_json::Map<String, serde_json::Value> = phases.iter().map(|(n, v)| (n.to_string(), serde_json::json!(v))).collect();
     let parse_each = parse.clone();
     let phases: Vec<(&'static str, f64)> = phases.into_iter().map(|(n, v)| (n, median(v))).collect();
-    let d = d.ok_or_else(|| anyhow::anyhow!("no repetitions"))?;
+    let (n_rows, n_users, n_items, column_bytes) = shape.ok_or_else(|| anyhow::anyhow!("no repetitions"))?;
     // Write the cache once, then time reopening from it.
     let cached = LoadOptions { use_cache: true, ..opts.clone() };
     let (beside, fallback) = crate::data::cache::cache_paths(&path);
@@ -260,16 +257,16 @@ fn bench_load(a: LoadBenchArgs) -> anyhow::Result<()> {
         reopen.push(t.elapsed().as_secs_f64());
         anyhow::ensure!(r.from_cache, "cache was not used on reopen");
     }
-    let rows = d.n_behaviors() as f64;
+    let rows = n_rows as f64;
     let reopen_each = reopen.clone();
     let (parse_s, reopen_s, columns_s) = (median(parse), median(reopen), median(columns));
-    let bytes_per = d.column_bytes() as f64 / rows;
+    let bytes_per = column_bytes as f64 / rows;
     let pandas_s = (pandas_read.len() == reps).then(|| median(pandas_read.clone()));
     let pandas_full_s = (pandas_full.len() == reps).then(|| median(pandas_full.clone()));
     // Each repetition's pandas time over the lumlab load just before it.
     let pair_ratios: Vec<f64> = pandas_read.iter().zip(&parse_each).map(|(p, l)| p / l).collect();
     let out = serde_json::json!({
-        "file": path, "file_bytes": size, "rows": d.n_behaviors(), "users": d.n_users(), "items": d.n_items(),
+        "file": path, "file_bytes": size, "rows": n_rows, "users": n_users, "items": n_items,
         "parse_secs_median": parse_s, "parse_rows_per_s": rows / parse_s, "parse_secs_each": parse_each, "parse_phases_secs_each": phases_each,
         "columns_secs_median": columns_s,
         "parse_phases_secs_median": phases.iter().map(|(n, s)| (n.to_string(), serde_json::json!(s))).collect::<serde_json::Map<_, _>>(),

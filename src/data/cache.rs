@@ -612,6 +612,12 @@ mod tests {
         assert_ne!(legacy_fingerprint(&p, None, "o").unwrap(), a);
     }
 
+    /// `bytes` written to `file` and decoded through a mapping (`None` where files cannot be mapped).
+    fn decode_file(file: &Path, bytes: &[u8], key: u64) -> Option<Result<(Dataset, LoadReport), Miss>> {
+        std::fs::write(file, bytes).unwrap();
+        crate::util::mapped::Mapped::new(&std::fs::File::open(file).unwrap()).map(|m| decode_mapped(&SharedMap::new(m), key))
+    }
+
     #[test]
     fn encode_decode_round_trip() {
         let dir = tempfile::tempdir().unwrap();
@@ -655,10 +661,7 @@ mod tests {
         }
         // The same through a mapped file, whose per-behaviour columns are then views.
         let file = dir.path().join("log.lumcache");
-        let mapped = |bytes: &[u8]| {
-            std::fs::write(&file, bytes).unwrap();
-            crate::util::mapped::Mapped::new(&std::fs::File::open(&file).unwrap()).map(|m| decode_mapped(&SharedMap::new(m), 3))
-        };
+        let mapped = |bytes: &[u8]| decode_file(&file, bytes, 3);
         let Some(Ok((d3, rep3))) = mapped(&bytes) else {
             assert!(cfg!(not(unix)), "a cache file maps and decodes on Unix");
             return;
@@ -703,10 +706,7 @@ mod tests {
         let (mut d, rep) = crate::data::load(&p, &crate::data::LoadOptions::default()).unwrap();
         // Copied, and viewed in a mapped file (the bound is checked on the file's bytes then).
         let file = dir.path().join("log.lumcache");
-        let mapped = |bytes: &[u8]| {
-            std::fs::write(&file, bytes).unwrap();
-            crate::util::mapped::Mapped::new(&std::fs::File::open(&file).unwrap()).map(|m| decode_mapped(&SharedMap::new(m), 1).is_ok())
-        };
+        let mapped = |bytes: &[u8]| decode_file(&file, bytes, 1).map(|r| r.is_ok());
         d.item[1] = d.items.len() as u32;
         assert_eq!(decode(&encode(1, &d, &rep), 1).unwrap_err(), Miss::Corrupt);
         assert_ne!(mapped(&encode(1, &d, &rep)), Some(true));

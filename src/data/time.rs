@@ -42,11 +42,6 @@ pub fn parse_timestamp(s: &str) -> Result<i64, TimeError> {
     if in_range(millis.div_euclid(1000)) { Ok(millis) } else { Err(TimeError::OutOfRange) }
 }
 
-/// [`parse_timestamp`] without the reason.
-pub fn parse_millis(s: &str) -> Option<i64> {
-    parse_timestamp(s).ok()
-}
-
 /// Unix milliseconds of any accepted form, before the range check (saturating when huge).
 fn parse_any(s: &str) -> Option<i64> {
     let s = s.trim();
@@ -162,14 +157,14 @@ mod tests {
 
     #[test]
     fn parses_integer_decimal_and_iso() {
-        assert_eq!(parse_millis("1511544070"), Some(1_511_544_070_000));
-        assert_eq!(parse_millis("1511544070123"), Some(1_511_544_070_123));
-        assert_eq!(parse_millis("978300760.5"), Some(978_300_760_500));
-        assert_eq!(parse_millis("1970-01-02"), Some(86_400_000));
-        assert_eq!(parse_millis("2017-11-25T12:34:56Z"), Some(1_511_613_296_000));
-        assert_eq!(parse_millis("2017-11-25 12:34:56"), Some(1_511_613_296_000));
-        assert_eq!(parse_millis("2017-11-25T20:34:56+08:00"), Some(1_511_613_296_000));
-        assert_eq!(parse_millis("2017-11-25T12:34:56.789Z"), Some(1_511_613_296_789));
+        assert_eq!(parse_timestamp("1511544070"), Ok(1_511_544_070_000));
+        assert_eq!(parse_timestamp("1511544070123"), Ok(1_511_544_070_123));
+        assert_eq!(parse_timestamp("978300760.5"), Ok(978_300_760_500));
+        assert_eq!(parse_timestamp("1970-01-02"), Ok(86_400_000));
+        assert_eq!(parse_timestamp("2017-11-25T12:34:56Z"), Ok(1_511_613_296_000));
+        assert_eq!(parse_timestamp("2017-11-25 12:34:56"), Ok(1_511_613_296_000));
+        assert_eq!(parse_timestamp("2017-11-25T20:34:56+08:00"), Ok(1_511_613_296_000));
+        assert_eq!(parse_timestamp("2017-11-25T12:34:56.789Z"), Ok(1_511_613_296_789));
         for bad in ["", "abc", "2017-13-01", "2017-11-25T25:00:00", "12,5", "nan", "1e5x", "2017-11-25T12:00:00+1\u{e9}1", "2017-11-25T12:00:00+\u{e9}\u{e9}"] {
             assert_eq!(parse_timestamp(bad), Err(TimeError::Unreadable), "{bad}");
         }
