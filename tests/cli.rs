@@ -52,3 +52,35 @@ fn help_explains_every_command() {
         assert!(t.contains(c), "{c} missing from --help");
     }
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("b.csv");
+    std::fs::write(&p, "user_id,timestamp,item_id\nu1,1500000000,a\nu1,1500000100,b\n").unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("lumlab"))
+        .arg("inspect")
+        .arg(&p)
+        .arg("--no-cache")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked") && out.status.code() != Some(101), "{:?}: {err}", out.status);
+}
+
+#[cfg(unix)]
+#[test]
+fn json_report_of_a_path_that_is_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join(std::ffi::OsStr::from_bytes(b"b\xff.csv"));
+    std::fs::write(&p, "user_id,timestamp,item_id\nu1,1500000000,a\nu1,1500000100,b\n").unwrap();
+    let out = lumlab().arg("inspect").arg(&p).args(["--json", "--no-cache"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["report"]["source"].as_str().unwrap().ends_with("b\u{FFFD}.csv"));
+}

@@ -392,3 +392,37 @@ fn semicolon_tables_load_and_utf16_is_named() {
     let e = load(&p, &opts()).unwrap_err().to_string();
     assert!(e.ends_with("mac.csv: lines end with a lone carriage return (CR); save the file with LF or CRLF line ends"), "{e}");
 }
+
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_first_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let bom = |s: &str| [b"\xEF\xBB\xBF".as_slice(), s.as_bytes()].concat();
+    for (name, text, format) in [
+        ("ratings.dat", "1::1193::5::978300760\n1::661::3::978302109\n2::1193::4::978298413\n", Some(Format::MovieLens)),
+        ("seq.txt", "1 10\n1 11\n2 10\n", Some(Format::Sasrec)),
+        ("UserBehavior.csv", "1,10,5,pv,1511544070\n1,11,5,pv,1511544080\n2,10,5,buy,1511544090\n", Some(Format::Taobao)),
+        ("log.jsonl", "{\"user_id\":\"1\",\"timestamp\":1,\"item_id\":\"10\"}\n{\"user_id\":\"1\",\"timestamp\":2,\"item_id\":\"11\"}\n{\"user_id\":\"2\",\"timestamp\":3,\"item_id\":\"10\"}\n", None),
+    ] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bom(text)).unwrap();
+        let (d, rep) = load(&p, &LoadOptions { format, ..opts() }).unwrap();
+        assert_eq!((d.n_users(), d.n_behaviors(), rep.rows_skipped), (2, 3, 0), "{name}: {:?}", rep.first_errors);
+    }
+}
+
+#[test]
+fn a_strict_load_does_not_take_a_cache_with_skipped_rows_and_names_the_path_it_was_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "b.csv", "user_id,timestamp,item_id\nu1,1500000000,a\nu1,bad,b\nu2,1500000200,a\n");
+    let cached = LoadOptions { use_cache: true, ..opts() };
+    let (_, rep) = load(&p, &cached).unwrap();
+    assert_eq!(rep.rows_skipped, 1);
+    // The same file by another name: the cache is used and the report names it as asked.
+    let other = dir.path().join(".").join("b.csv");
+    let (_, rep) = load(&other, &cached).unwrap();
+    assert!(rep.from_cache);
+    assert_eq!(rep.source, other);
+    assert!(rep.first_errors[0].starts_with(&format!("{}:3: ", other.display())), "{:?}", rep.first_errors);
+    let e = load(&p, &LoadOptions { strict: true, ..cached }).unwrap_err().to_string();
+    assert!(e.contains("b.csv:3: "), "{e}");
+}

@@ -44,6 +44,9 @@ pub fn run(a: InspectArgs) -> anyhow::Result<()> {
     let (d, report) = load_with_progress(&a.data, opts)?;
     let stats = Stats::compute(&d);
     if a.json {
+        // JSON strings are UTF-8: a path that is not prints lossily rather than failing.
+        let lossy = |p: &std::path::Path| std::path::PathBuf::from(p.to_string_lossy().into_owned());
+        let report = LoadReport { source: lossy(&report.source), items_file: report.items_file.as_deref().map(lossy), ..report };
         println!("{}", serde_json::to_string(&serde_json::json!({ "report": report, "stats": stats }))?);
         return Ok(());
     }

@@ -69,6 +69,9 @@ pub struct GuiArgs {
 /// Parses the process arguments and runs the command.
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if !matches!(cli.command, None | Some(Command::Gui(_))) {
+        quiet_broken_pipe();
+    }
     match cli.command {
         None => gui(GuiArgs::default()),
         Some(Command::Gui(a)) => gui(a),
@@ -83,6 +86,17 @@ pub fn run() -> anyhow::Result<()> {
         Some(Command::Bench(b)) => bench::run(b),
         #[cfg(feature = "gui")]
         Some(Command::Screenshot(a)) => screenshot(a),
+    }
+}
+
+/// Lets a command whose output goes into a closed pipe (`lumlab inspect … | head -1`) end
+/// quietly, as command-line tools do, instead of panicking in `println!`. Not for the
+/// GUI, whose sockets must see EPIPE as an error rather than end the process.
+fn quiet_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default action of SIGPIPE before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

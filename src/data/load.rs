@@ -154,7 +154,24 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
                 },
             };
             if let Ok((d, mut report)) = decoded {
+                // The cache remembers skipped rows, not where: a strict load parses again
+                // and stops at the first of them.
+                if opts.strict && report.rows_skipped > 0 {
+                    break;
+                }
                 report.from_cache = true;
+                // Name the file as this call did (the cache may come from another working
+                // directory or a copied folder).
+                let old = report.source.display().to_string();
+                if report.source.as_os_str() != path.as_os_str() {
+                    let now = path.display().to_string();
+                    for e in &mut report.first_errors {
+                        if let Some(rest) = e.strip_prefix(old.as_str()) {
+                            *e = format!("{now}{rest}");
+                        }
+                    }
+                    report.source = path.to_path_buf();
+                }
                 if let Some(cb) = progress {
                     cb(1.0);
                 }
@@ -171,6 +188,11 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
     let mut notes = Vec::new();
     let file = || std::fs::File::open(path).map_err(|e| DataError::io(path, e));
     let text = |bytes: Vec<u8>| -> Result<String, DataError> {
+        // A byte-order mark is not part of the first field.
+        let bytes = match bytes.strip_prefix(b"\xEF\xBB\xBF") {
+            Some(rest) => rest.to_vec(),
+            None => bytes,
+        };
         String::from_utf8(bytes).map_err(|e| {
             let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
             let line = upto.iter().filter(|&&c| c == b'\n').count() as u64 + 1;

@@ -187,6 +187,8 @@ fn parse_i64(f: &[u8]) -> Option<i64> {
 
 /// The careful parser of one line (no line end), with the reason when it is bad.
 fn parse_fields(line: &[u8]) -> Result<Fields, String> {
+    // A byte-order mark (only ever before the first line) is not part of the user id.
+    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
     let mut f = [&b""[..]; 5];
     let mut n = 0;
     for part in line.split(|&b| b == b',') {
