@@ -426,3 +426,35 @@ fn a_strict_load_does_not_take_a_cache_with_skipped_rows_and_names_the_path_it_w
     let e = load(&p, &LoadOptions { strict: true, ..cached }).unwrap_err().to_string();
     assert!(e.contains("b.csv:3: "), "{e}");
 }
+
+#[test]
+fn csv_line_numbers_count_crlf_ends_blank_lines_and_quoted_line_breaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "crlf.csv", "user_id,timestamp,item_id\r\nu1,bad,a\r\nu1,1500000001,a\r\n");
+    let e = load(&p, &LoadOptions { strict: true, ..opts() }).unwrap_err().to_string();
+    assert!(e.contains("crlf.csv:2: "), "{e}");
+    let p = write(dir.path(), "gaps.csv", "user_id,timestamp,item_id,query\nu1,1500000000,a,\"two\r\nlines\"\n\n\n\r\n\nu1,bad,b,q\nu1,1500000002,c,q\nu1,worse,d,q\n");
+    let (d, rep) = load(&p, &opts()).unwrap();
+    assert_eq!((d.n_behaviors(), rep.rows_skipped), (2, 2));
+    assert!(rep.first_errors[0].contains("gaps.csv:8: "), "{:?}", rep.first_errors);
+    assert!(rep.first_errors[1].contains("gaps.csv:10: "), "{:?}", rep.first_errors);
+}
+
+#[test]
+fn movielens_csv_columns_are_found_by_header_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "ratings.csv", "movieId,userId,timestamp,rating\n1193,1,978300760,5\n661,1,978302109,3.5\n1193,2,978298413,4\n");
+    let (d, rep) = load(&p, &LoadOptions { format: Some(Format::MovieLens), ..opts() }).unwrap();
+    assert_eq!((d.n_users(), d.n_items(), d.n_behaviors(), rep.rows_skipped), (2, 2, 3, 0));
+    assert_eq!(d.base_ts + i64::from(*d.ts.iter().max().unwrap()), 978302109);
+    let mut ratings: Vec<f32> = d.rating.to_vec();
+    ratings.sort_by(f32::total_cmp);
+    assert_eq!(ratings, vec![3.5, 4.0, 5.0]);
+    // No header: every line is a rating, in the fixed order.
+    let p = write(dir.path(), "plain.csv", "1,1193,5,978300760\n1,661,3.5,978302109\n2,1193,4,978298413\n");
+    let (d, _) = load(&p, &LoadOptions { format: Some(Format::MovieLens), ..opts() }).unwrap();
+    assert_eq!(d.n_behaviors(), 3);
+    let p = write(dir.path(), "odd.csv", "who,what,when\n1,2,3\n");
+    let e = load(&p, &LoadOptions { format: Some(Format::MovieLens), ..opts() }).unwrap_err().to_string();
+    assert!(e.contains("userId"), "{e}");
+}

@@ -11,6 +11,74 @@ use std::path::{Path, PathBuf};
 /// How many bad-row messages a report keeps.
 pub const MAX_EXAMPLES: usize = 5;
 
+/// Where a bad row is: a line number, or (from the csv reader) the byte where the record
+/// starts. The csv reader's own line count skips blank lines and counts CRLF ends short,
+/// so the line of a record is counted from the file itself when a message needs it.
+#[derive(Clone, Copy, Debug)]
+pub enum RowAt {
+    Line(u64),
+    Byte(u64),
+}
+
+impl From<u64> for RowAt {
+    fn from(line: u64) -> Self {
+        RowAt::Line(line)
+    }
+}
+
+impl RowAt {
+    /// Where a csv record (or error) starts.
+    pub fn of(pos: Option<&csv::Position>) -> Self {
+        pos.map_or(RowAt::Line(0), |p| RowAt::Byte(p.byte()))
+    }
+}
+
+/// Counts the lines of a file up to a byte offset, reading on from where the last call
+/// stopped (rows are reported in file order), so all messages together read the file once.
+#[derive(Debug)]
+struct LineCounter {
+    file: std::io::BufReader<std::fs::File>,
+    offset: u64,
+    newlines: u64,
+}
+
+impl LineCounter {
+    fn open(path: &Path) -> Option<Self> {
+        Some(LineCounter { file: std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(path).ok()?), offset: 0, newlines: 0 })
+    }
+    /// The 1-based line on which byte `byte` lies; None when the file cannot be read that far.
+    fn line_at(&mut self, byte: u64) -> Option<u64> {
+        use std::io::{BufRead, Seek};
+        if byte < self.offset {
+            self.file.seek(std::io::SeekFrom::Start(0)).ok()?;
+            (self.offset, self.newlines) = (0, 0);
+        }
+        while self.offset < byte {
+            let buf = self.file.fill_buf().ok()?;
+            if buf.is_empty() {
+                return None;
+            }
+            let n = buf.len().min((byte - self.offset) as usize);
+            self.newlines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+            self.file.consume(n);
+            self.offset += n as u64;
+        }
+        // The reader may place a record's start on the line ends before it (the `\n` of a
+        // CRLF, blank lines): a record starts at its first byte that is not a line end.
+        loop {
+            let buf = self.file.fill_buf().ok()?;
+            let n = buf.iter().position(|&b| b != b'\n' && b != b'\r').unwrap_or(buf.len());
+            self.newlines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+            self.file.consume(n);
+            self.offset += n as u64;
+            if n == 0 || self.file.buffer().first().is_some_and(|&b| b != b'\n' && b != b'\r') {
+                break;
+            }
+        }
+        Some(self.newlines + 1)
+    }
+}
+
 /// Row-level error bookkeeping shared by all parsers.
 #[derive(Debug)]
 pub struct BadRows {
@@ -18,15 +86,32 @@ pub struct BadRows {
     pub strict: bool,
     pub skipped: u64,
     pub examples: Vec<String>,
+    lines: Option<LineCounter>,
 }
 
 impl BadRows {
     pub fn new(path: &Path, strict: bool) -> Self {
-        Self { path: path.to_path_buf(), strict, skipped: 0, examples: Vec::new() }
+        Self { path: path.to_path_buf(), strict, skipped: 0, examples: Vec::new(), lines: None }
     }
     /// Records a bad row; in strict mode it becomes the fatal error.
-    pub fn bad(&mut self, line: u64, reason: impl Into<String>) -> Result<(), DataError> {
+    pub fn bad(&mut self, at: impl Into<RowAt>, reason: impl Into<String>) -> Result<(), DataError> {
         let reason = reason.into();
+        let wanted = self.strict || self.examples.len() < MAX_EXAMPLES;
+        let line = match at.into() {
+            RowAt::Line(l) => l,
+            RowAt::Byte(b) if wanted => {
+                let path = &self.path;
+                let counter = match &mut self.lines {
+                    Some(c) => Some(c),
+                    None => {
+                        self.lines = LineCounter::open(path);
+                        self.lines.as_mut()
+                    }
+                };
+                counter.and_then(|c| c.line_at(b)).unwrap_or(0)
+            }
+            RowAt::Byte(_) => 0,
+        };
         if self.strict {
             return Err(DataError::Row { path: self.path.clone(), line, reason });
         }

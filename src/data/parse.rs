@@ -1,7 +1,7 @@
 //! Parsers for each format. They feed a [`Builder`] row by row and report bad
 //! rows through [`BadRows`]; only whole-file problems are returned as errors.
 
-use super::builder::{BadRows, Builder, Row};
+use super::builder::{BadRows, Builder, Row, RowAt};
 use super::formats::{ColumnMap, Delim, Role, truncate};
 use super::time::parse_timestamp;
 use super::{Action, DataError, NONE, Scenario};
@@ -41,7 +41,7 @@ fn next_record<R: Read>(rdr: &mut csv::Reader<R>, rec: &mut csv::ByteRecord, pat
                 if let csv::ErrorKind::Io(_) = e.kind() {
                     return Err(csv_err(path, e));
                 }
-                bad.bad(e.position().map_or(0, |p| p.line()), format!("malformed CSV: {e}"))?;
+                bad.bad(RowAt::of(e.position()), format!("malformed CSV: {e}"))?;
             }
         }
     }
@@ -119,7 +119,7 @@ pub fn native_delimited(
     let mut rec = csv::ByteRecord::new();
     let mut rows = 0u64;
     while next_record(&mut rdr, &mut rec, path, bad)? {
-        let line = rec.position().map_or(0, |p| p.line());
+        let line = RowAt::of(rec.position());
         rows += 1;
         if rows % PROGRESS_EVERY == 0 {
             if let Some(p) = progress {
@@ -247,7 +247,7 @@ pub fn items_table(path: &Path, input: impl Read, b: &mut Builder, bad: &mut Bad
     let mut rec = csv::ByteRecord::new();
     let mut n = 0;
     while next_record(&mut rdr, &mut rec, path, bad)? {
-        let line = rec.position().map_or(0, |p| p.line());
+        let line = RowAt::of(rec.position());
         let r = (|| -> Result<(), String> {
             let item = field_str(&rec, item_c)?;
             if item.is_empty() {
@@ -296,32 +296,52 @@ pub fn sasrec(text: &str, b: &mut Builder, bad: &mut BadRows) -> Result<(), Data
 /// MovieLens ratings: `.dat` with `::` or `ratings.csv` with a header.
 pub fn movielens(path: &Path, text: &str, delim: Delim, b: &mut Builder, bad: &mut BadRows) -> Result<(), DataError> {
     b.has_rating = true;
-    let mut lines = text.lines().enumerate();
+    let mut lines = text.lines().enumerate().peekable();
+    // Columns user, movie, rating, timestamp: in that order in `.dat` files and in a
+    // `ratings.csv` without a header; found by name when the first line is a header.
+    let mut cols = [0usize, 1, 2, 3];
+    let mut n_fields = 4;
     if delim != Delim::DoubleColon {
-        lines.next(); // header
+        let first = lines.peek().map(|(_, l)| *l).unwrap_or("");
+        let names: Vec<String> = first.split(',').map(|h| h.trim().trim_matches('"').to_ascii_lowercase()).collect();
+        if names.iter().any(|n| !n.is_empty() && n.parse::<f64>().is_err()) {
+            lines.next();
+            let find = |alts: &[&str], role: &str| {
+                names.iter().position(|n| alts.contains(&n.as_str())).ok_or_else(|| DataError::MissingColumn { path: path.to_path_buf(), column: role.into(), found: names.join(",") })
+            };
+            cols = [
+                find(&["userid", "user_id", "user"], "userId")?,
+                find(&["movieid", "movie_id", "itemid", "item_id", "movie", "item"], "movieId")?,
+                find(&["rating"], "rating")?,
+                find(&["timestamp", "time", "ts"], "timestamp")?,
+            ];
+            n_fields = names.len();
+        }
     }
+    let [uc, mc, rc, tc] = cols;
     for (i, line) in lines {
         let line_no = i as u64 + 1;
         if line.trim().is_empty() {
             continue;
         }
         let f: Vec<&str> = if delim == Delim::DoubleColon { line.split("::").collect() } else { line.split(',').collect() };
-        if f.len() != 4 {
-            bad.bad(line_no, format!("expected 4 fields user,movie,rating,timestamp, found {}", f.len()))?;
+        if f.len() != n_fields {
+            let what = if n_fields == 4 { "user,movie,rating,timestamp" } else { "as in the header" };
+            bad.bad(line_no, format!("expected {n_fields} fields {what}, found {}", f.len()))?;
             continue;
         }
-        let millis = match parse_timestamp(f[3]) {
+        let millis = match parse_timestamp(f[tc]) {
             Ok(m) => m,
             Err(e) => {
-                bad.bad(line_no, format!("timestamp `{}` {e}", truncate(f[3], 30)))?;
+                bad.bad(line_no, format!("timestamp `{}` {e}", truncate(f[tc], 30)))?;
                 continue;
             }
         };
-        let Some(rating) = f[2].trim().parse::<f32>().ok().filter(|r| r.is_finite()) else {
-            bad.bad(line_no, format!("rating `{}` is not a number", truncate(f[2], 30)))?;
+        let Some(rating) = f[rc].trim().parse::<f32>().ok().filter(|r| r.is_finite()) else {
+            bad.bad(line_no, format!("rating `{}` is not a number", truncate(f[rc], 30)))?;
             continue;
         };
-        let (u, m) = (f[0].trim(), f[1].trim());
+        let (u, m) = (f[uc].trim(), f[mc].trim());
         if u.is_empty() || m.is_empty() {
             bad.bad(line_no, "empty user or movie id")?;
             continue;
@@ -330,7 +350,6 @@ pub fn movielens(path: &Path, text: &str, delim: Delim, b: &mut Builder, bad: &m
         row.rating = rating;
         b.push(row);
     }
-    let _ = path;
     Ok(())
 }
 
@@ -385,7 +404,7 @@ pub fn alimama(path: &Path, input: impl Read, total_bytes: u64, b: &mut Builder,
                 p(rec.position().map_or(0, |p| p.byte()) as f32 / total_bytes.max(1) as f32);
             }
         }
-        let line = rec.position().map_or(0, |p| p.line());
+        let line = RowAt::of(rec.position());
         let r = (|| -> Result<(), String> {
             if rec.len() < names.len().min(cc.max(ic).max(tc).max(uc) + 1) {
                 return Err(format!("expected {} fields, found {}", names.len(), rec.len()));
