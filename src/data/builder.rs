@@ -68,10 +68,11 @@ impl LineCounter {
         loop {
             let buf = self.file.fill_buf().ok()?;
             let n = buf.iter().position(|&b| b != b'\n' && b != b'\r').unwrap_or(buf.len());
+            let done = n < buf.len() || buf.is_empty();
             self.newlines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
             self.file.consume(n);
             self.offset += n as u64;
-            if n == 0 || self.file.buffer().first().is_some_and(|&b| b != b'\n' && b != b'\r') {
+            if done {
                 break;
             }
         }
@@ -100,15 +101,10 @@ impl BadRows {
         let line = match at.into() {
             RowAt::Line(l) => l,
             RowAt::Byte(b) if wanted => {
-                let path = &self.path;
-                let counter = match &mut self.lines {
-                    Some(c) => Some(c),
-                    None => {
-                        self.lines = LineCounter::open(path);
-                        self.lines.as_mut()
-                    }
-                };
-                counter.and_then(|c| c.line_at(b)).unwrap_or(0)
+                if self.lines.is_none() {
+                    self.lines = LineCounter::open(&self.path);
+                }
+                self.lines.as_mut().and_then(|c| c.line_at(b)).unwrap_or(0)
             }
             RowAt::Byte(_) => 0,
         };

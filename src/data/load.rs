@@ -162,9 +162,8 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
                 report.from_cache = true;
                 // Name the file as this call did (the cache may come from another working
                 // directory or a copied folder).
-                let old = report.source.display().to_string();
                 if report.source.as_os_str() != path.as_os_str() {
-                    let now = path.display().to_string();
+                    let (old, now) = (report.source.display().to_string(), path.display().to_string());
                     for e in &mut report.first_errors {
                         if let Some(rest) = e.strip_prefix(old.as_str()) {
                             *e = format!("{now}{rest}");
@@ -189,10 +188,10 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
     let file = || std::fs::File::open(path).map_err(|e| DataError::io(path, e));
     let text = |bytes: Vec<u8>| -> Result<String, DataError> {
         // A byte-order mark is not part of the first field.
-        let bytes = match bytes.strip_prefix(b"\xEF\xBB\xBF") {
-            Some(rest) => rest.to_vec(),
-            None => bytes,
-        };
+        let mut bytes = bytes;
+        if bytes.starts_with(b"\xEF\xBB\xBF") {
+            bytes.drain(..3);
+        }
         String::from_utf8(bytes).map_err(|e| {
             let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
             let line = upto.iter().filter(|&&c| c == b'\n').count() as u64 + 1;

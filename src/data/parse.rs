@@ -303,18 +303,15 @@ pub fn movielens(path: &Path, text: &str, delim: Delim, b: &mut Builder, bad: &m
     let mut n_fields = 4;
     if delim != Delim::DoubleColon {
         let first = lines.peek().map(|(_, l)| *l).unwrap_or("");
-        let names: Vec<String> = first.split(',').map(|h| h.trim().trim_matches('"').to_ascii_lowercase()).collect();
+        let names: Vec<&str> = first.split(',').map(|h| h.trim().trim_matches('"')).collect();
         if names.iter().any(|n| !n.is_empty() && n.parse::<f64>().is_err()) {
             lines.next();
-            let find = |alts: &[&str], role: &str| {
-                names.iter().position(|n| alts.contains(&n.as_str())).ok_or_else(|| DataError::MissingColumn { path: path.to_path_buf(), column: role.into(), found: names.join(",") })
-            };
-            cols = [
-                find(&["userid", "user_id", "user"], "userId")?,
-                find(&["movieid", "movie_id", "itemid", "item_id", "movie", "item"], "movieId")?,
-                find(&["rating"], "rating")?,
-                find(&["timestamp", "time", "ts"], "timestamp")?,
-            ];
+            // The native header names and aliases (userId, movieId, rating, timestamp among them).
+            let map = ColumnMap::from_header(&names);
+            let found = [(map.user, "userId"), (map.item, "movieId"), (map.rating, "rating"), (map.time, "timestamp")];
+            for (i, (c, name)) in found.into_iter().enumerate() {
+                cols[i] = c.ok_or_else(|| DataError::MissingColumn { path: path.to_path_buf(), column: name.into(), found: names.join(",") })?;
+            }
             n_fields = names.len();
         }
     }
